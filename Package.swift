@@ -1,0 +1,109 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let package = Package(
+    name: "Postern",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "postern", targets: ["PosternCLI"]),
+        .library(name: "PosternCore", targets: ["PosternCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/sql-kit", from: "3.36.0"),
+        .package(url: "https://github.com/vapor/sqlite-kit", from: "4.5.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        // Decides. No NIO, no SQL, no HTTP.
+        .target(
+            name: "PosternCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            resources: [.copy("Resources/common-passwords.txt")]
+        ),
+        // Stores the core's records with SQLKit (SQLite today).
+        .target(
+            name: "PosternSQL",
+            dependencies: [
+                "PosternCore",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "SQLiteKit", package: "sqlite-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // Speaks HTTP: the user API and the mail/chat server endpoints.
+        .target(
+            name: "PosternHTTP",
+            dependencies: [
+                "PosternCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Wires config, store, core and listeners into one service group.
+        .target(
+            name: "PosternApp",
+            dependencies: [
+                "PosternCore", "PosternSQL", "PosternHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        .executableTarget(
+            name: "PosternCLI",
+            dependencies: [
+                "PosternApp", "PosternCore", "PosternSQL",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "PosternBenchSeed",
+            dependencies: [
+                "PosternCore", "PosternSQL",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ]
+        ),
+        .testTarget(name: "PosternCoreTests", dependencies: ["PosternCore"]),
+        .testTarget(
+            name: "PosternStoreTests",
+            dependencies: ["PosternCore", "PosternSQL"]
+        ),
+        .testTarget(
+            name: "PosternHTTPTests",
+            dependencies: [
+                "PosternCore", "PosternSQL", "PosternHTTP", "PosternApp",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "PosternCLITests",
+            dependencies: ["PosternCLI", "PosternCore"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

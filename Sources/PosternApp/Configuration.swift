@@ -1,0 +1,235 @@
+// PosternApp: wires configuration, storage, the core and the listeners into
+// one service group.
+//
+// Charter: assembly and lifecycle only. It makes no security decision.
+
+import Foundation
+import PosternCore
+import TOMLKit
+
+/// Every user-facing setting, in one place.
+///
+/// Each setting is read from, in order of precedence: a command-line flag, the
+/// environment (`POSTERN_` + the key in upper case, dots and dashes as
+/// underscores), the config file (`--config`, TOML or JSON, nested tables
+/// flattened with dots), then the default below.
+///
+/// | key | default | meaning |
+/// |---|---|---|
+/// | `listen` | `127.0.0.1:8080` | portal and user API listener |
+/// | `auth_listen` | `127.0.0.1:8081` | listener for mail and chat servers |
+/// | `auth_secret_file` | none | file holding the shared secret required in `X-Postern-Auth-Secret` |
+/// | `data` | `./postern-data` | data directory: database, server key |
+/// | `public_url` | `http://localhost:8080` | where users reach the portal |
+/// | `signup` | `open` | `open` or `closed`; close it in production |
+/// | `denial_message` | see `defaultDenialMessage` | what every refused protocol client is told |
+/// | `totp_issuer` | `Postern` | issuer shown in authenticator apps |
+/// | `app_password_limit` | `100` | most active app passwords per account |
+/// | `scrypt.log_n`, `scrypt.r`, `scrypt.p` | `17`, `8`, `1` | password hash cost (OWASP) |
+/// | `hash_concurrency` | CPU cores | password hashes run at once |
+/// | `password_cache_ttl` | `60` | seconds a verified account password is remembered; 0 turns it off |
+/// | `session_lifetime` | `43200` | seconds an API session lasts |
+/// | `log_level` | `info` | trace, debug, info, notice, warning, error, critical |
+public struct PosternConfig: Sendable, Equatable {
+    public var listen = HostAndPort(host: "127.0.0.1", port: 8080)
+    public var authListen = HostAndPort(host: "127.0.0.1", port: 8081)
+    public var authSecretFile: String?
+    public var dataDirectory = "./postern-data"
+    public var publicURL = "http://localhost:8080"
+    public var signupOpen = true
+    public var denialMessage: String?
+    public var totpIssuer = "Postern"
+    public var appPasswordLimit = 100
+    public var scrypt = ScryptHasher.Parameters.owasp
+    public var hashConcurrency = ProcessInfo.processInfo.activeProcessorCount
+    public var passwordCacheTTL: Double = 60
+    public var sessionLifetime: Double = 43_200
+    public var logLevel = "info"
+
+    public init() {}
+
+    public static let keys: [String] = [
+        "listen", "auth_listen", "auth_secret_file", "data", "public_url", "signup", "denial_message", "totp_issuer",
+        "app_password_limit", "scrypt.log_n", "scrypt.r", "scrypt.p", "hash_concurrency", "password_cache_ttl",
+        "session_lifetime", "log_level",
+    ]
+
+    /// The message protocol clients get for every refusal, unless configured.
+    public var effectiveDenialMessage: String {
+        denialMessage ?? "Authentication failed. If your account uses two-factor authentication, use an app password from \(publicURL)/security"
+    }
+
+    /// The environment variable for a key: `scrypt.log_n` → `POSTERN_SCRYPT_LOG_N`.
+    public static func environmentName(_ key: String) -> String {
+        "POSTERN_" + key.uppercased().replacingOccurrences(of: ".", with: "_").replacingOccurrences(of: "-", with: "_")
+    }
+
+    /// Builds the configuration from its layers. `flags` holds the keys given on
+    /// the command line; `configFile` is the path from `--config` or
+    /// `POSTERN_CONFIG`.
+    public static func load(flags: [String: String], environment: [String: String], configFile: String?) throws -> PosternConfig {
+        var values: [String: String] = [:]
+        let file = configFile ?? environment["POSTERN_CONFIG"]
+        if let file {
+            for (key, value) in try readFile(file) { values[key] = value }
+        }
+        for key in keys {
+            if let value = environment[environmentName(key)] { values[key] = value }
+        }
+        for (key, value) in flags {
+            guard keys.contains(key) else { throw ConfigError.unknownKey(key, source: "flags") }
+            values[key] = value
+        }
+        return try PosternConfig(values: values)
+    }
+
+    init(values: [String: String]) throws {
+        func int(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
+            guard let text = values[key] else { return nil }
+            guard let value = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
+                throw ConfigError.invalid(key, "a whole number from \(range.lowerBound) to \(range.upperBound)", text)
+            }
+            return value
+        }
+        func seconds(_ key: String) throws -> Double? {
+            guard let text = values[key] else { return nil }
+            guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value >= 0, value.isFinite else {
+                throw ConfigError.invalid(key, "a number of seconds, 0 or more", text)
+            }
+            return value
+        }
+        if let text = values["listen"] {
+            guard let value = HostAndPort(text) else { throw ConfigError.invalid("listen", "HOST:PORT", text) }
+            listen = value
+        }
+        if let text = values["auth_listen"] {
+            guard let value = HostAndPort(text) else { throw ConfigError.invalid("auth_listen", "HOST:PORT", text) }
+            authListen = value
+        }
+        authSecretFile = values["auth_secret_file"].flatMap { $0.isEmpty ? nil : $0 }
+        if let text = values["data"] { dataDirectory = text }
+        if let text = values["public_url"] {
+            guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
+                throw ConfigError.invalid("public_url", "an http or https URL", text)
+            }
+            publicURL = text.hasSuffix("/") ? String(text.dropLast()) : text
+        }
+        if let text = values["signup"] {
+            switch text.lowercased() {
+            case "open": signupOpen = true
+            case "closed": signupOpen = false
+            default: throw ConfigError.invalid("signup", "open or closed", text)
+            }
+        }
+        if let text = values["denial_message"] {
+            guard !text.isEmpty, text.count <= 400, !text.contains(where: { $0.isNewline }) else {
+                throw ConfigError.invalid("denial_message", "one line of at most 400 characters", text)
+            }
+            denialMessage = text
+        }
+        if let text = values["totp_issuer"] {
+            guard !text.isEmpty, text.count <= 64, !text.contains(":") else { throw ConfigError.invalid("totp_issuer", "1–64 characters, no colon", text) }
+            totpIssuer = text
+        }
+        if let value = try int("app_password_limit", 1...10_000) { appPasswordLimit = value }
+        if let value = try int("scrypt.log_n", 10...22) { scrypt.logN = value }
+        if let value = try int("scrypt.r", 1...32) { scrypt.r = value }
+        if let value = try int("scrypt.p", 1...16) { scrypt.p = value }
+        if let value = try int("hash_concurrency", 1...256) { hashConcurrency = value }
+        if let value = try seconds("password_cache_ttl") { passwordCacheTTL = min(value, 3600) }
+        if let value = try seconds("session_lifetime") { sessionLifetime = max(60, value) }
+        if let text = values["log_level"] {
+            guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(text) else {
+                throw ConfigError.invalid("log_level", "trace, debug, info, notice, warning, error or critical", text)
+            }
+            logLevel = text
+        }
+    }
+
+    /// Reads a TOML or JSON file (by extension; TOML otherwise) into flat keys.
+    static func readFile(_ path: String) throws -> [String: String] {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError.file(path, "cannot be read")
+        }
+        let json: String
+        if path.lowercased().hasSuffix(".json") {
+            json = text
+        } else {
+            do {
+                json = try TOMLTable(string: text).convert(to: .json)
+            } catch {
+                throw ConfigError.file(path, "is not valid TOML: \(error)")
+            }
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
+            throw ConfigError.file(path, "must hold a table of settings")
+        }
+        var flat: [String: String] = [:]
+        try flatten(object, prefix: "", into: &flat, path: path)
+        for key in flat.keys where !keys.contains(key) {
+            throw ConfigError.unknownKey(key, source: path)
+        }
+        return flat
+    }
+
+    private static func flatten(_ object: [String: Any], prefix: String, into flat: inout [String: String], path: String) throws {
+        for (key, value) in object {
+            let name = prefix.isEmpty ? key : "\(prefix).\(key)"
+            switch value {
+            case let table as [String: Any]: try flatten(table, prefix: name, into: &flat, path: path)
+            case let string as String: flat[name] = string
+            case let number as NSNumber:
+                flat[name] = number.stringValue
+            default: throw ConfigError.file(path, "has a value of an unsupported type at \(name)")
+            }
+        }
+    }
+}
+
+public enum ConfigError: Error, CustomStringConvertible, Equatable {
+    case unknownKey(String, source: String)
+    case invalid(String, String, String)
+    case file(String, String)
+
+    public var description: String {
+        switch self {
+        case .unknownKey(let key, let source): "Unknown setting \u{201C}\(key)\u{201D} in \(source)."
+        case .invalid(let key, let expected, let got): "Setting \u{201C}\(key)\u{201D} must be \(expected); got \u{201C}\(got.prefix(80))\u{201D}."
+        case .file(let path, let problem): "Config file \(path) \(problem)."
+        }
+    }
+}
+
+/// `HOST:PORT`, with IPv6 hosts in brackets (`[::1]:8081`).
+public struct HostAndPort: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public init?(_ text: String) {
+        var host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") { return nil }
+        }
+        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else { return nil }
+        self.host = String(host)
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}

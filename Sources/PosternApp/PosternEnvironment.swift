@@ -1,0 +1,93 @@
+import Foundation
+import Logging
+import PosternCore
+import PosternHTTP
+import PosternSQL
+
+/// Everything a running Postern holds: the store, the keys, the hasher and the
+/// core services built on them. The server, the admin CLI and the tests all
+/// open one the same way.
+public final class PosternEnvironment: Sendable {
+    public let config: PosternConfig
+    public let store: SQLStore
+    public let keys: KeyRing
+    public let hasher: OffloadedHasher
+    public let metrics: PosternMetrics
+    public let recorder: LoginRecorder
+    public let accounts: AccountService
+    public let authenticator: ProtocolAuthenticator
+    public let databasePath: String
+    public let keyPath: String
+
+    private init(config: PosternConfig, store: SQLStore, keys: KeyRing, hasher: OffloadedHasher, metrics: PosternMetrics,
+                 recorder: LoginRecorder, accounts: AccountService, authenticator: ProtocolAuthenticator,
+                 databasePath: String, keyPath: String) {
+        self.config = config
+        self.store = store
+        self.keys = keys
+        self.hasher = hasher
+        self.metrics = metrics
+        self.recorder = recorder
+        self.accounts = accounts
+        self.authenticator = authenticator
+        self.databasePath = databasePath
+        self.keyPath = keyPath
+    }
+
+    /// Opens the data directory (creating it, the database and the server key
+    /// on first use) and migrates the schema, or with `migrate: false` refuses
+    /// a schema that needs it.
+    public static func open(config: PosternConfig, logger: Logger, clock: Clock = .system, migrate: Bool = true) async throws -> PosternEnvironment {
+        let directory = URL(fileURLWithPath: config.dataDirectory).standardizedFileURL.path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let keyPath = directory + "/" + ServerKey.fileName
+        let (serverKey, created) = try ServerKey.loadOrCreate(at: keyPath)
+        if created {
+            logger.notice("created a new server key", metadata: ["path": "\(keyPath)"])
+        } else if ServerKey.isExposed(keyPath) {
+            logger.warning("the server key file is readable by other users; run chmod 600 on it", metadata: ["path": "\(keyPath)"])
+        }
+        let keys = KeyRing(serverKey: serverKey)
+
+        let databasePath = directory + "/postern.sqlite"
+        let executor = try await SQLiteExecutor.open(path: databasePath, logger: logger)
+        do {
+            let applied = try await Migrations.migrate(executor, apply: migrate)
+            for migration in applied {
+                logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+            }
+            try await Migrations.checkKeyFingerprint(executor, fingerprint: keys.fingerprint)
+        } catch {
+            await executor.shutdown()
+            throw error
+        }
+        let store = SQLStore(executor: executor)
+        let metrics = PosternMetrics()
+        let hasher = OffloadedHasher(parameters: config.scrypt, threads: config.hashConcurrency, inFlight: metrics.hashesInFlight)
+        let recorder = LoginRecorder()
+        let accounts = AccountService(
+            store: store, hasher: hasher, keys: keys, passwordPolicy: .bundled(),
+            policy: AccountPolicy(signupOpen: config.signupOpen, appPasswordLimit: config.appPasswordLimit,
+                                  sessionLifetime: config.sessionLifetime, totpIssuer: config.totpIssuer),
+            clock: clock)
+        let authenticator = ProtocolAuthenticator(
+            store: store, hasher: hasher, keys: keys,
+            cache: VerifiedPasswordCache(key: keys.passwordCacheKey, ttl: config.passwordCacheTTL),
+            recorder: recorder, clock: clock)
+        return PosternEnvironment(config: config, store: store, keys: keys, hasher: hasher, metrics: metrics, recorder: recorder,
+                                  accounts: accounts, authenticator: authenticator, databasePath: databasePath, keyPath: keyPath)
+    }
+
+    /// Writes what is buffered and closes the database.
+    public func close() async {
+        try? await recorder.flush(to: store)
+        await hasher.shutdown()
+        await store.executor.shutdown()
+    }
+
+    public var userAPI: UserAPI { UserAPI(accounts: accounts) }
+
+    public var authEndpoints: AuthEndpoints {
+        AuthEndpoints(authenticator: authenticator, metrics: metrics, denialMessage: config.effectiveDenialMessage)
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Hummingbird
+import Logging
+import PosternCore
+import PosternHTTP
+import ServiceLifecycle
+
+/// Writes buffered last-use records and audit events about once a second, and
+/// once more on shutdown.
+struct LoginRecordFlushService: Service {
+    let recorder: LoginRecorder
+    let store: any AuditStore
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        let ticks = AsyncStream<Void> { continuation in
+            let task = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    continuation.yield()
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+        for await _ in ticks.cancelOnGracefulShutdown() {
+            await flush()
+        }
+        await flush()
+    }
+
+    func flush() async {
+        do {
+            try await recorder.flush(to: store)
+        } catch {
+            logger.warning("could not write login records; will retry", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// The running server: both listeners and the background services in one
+/// `ServiceGroup` that shuts down gracefully on SIGTERM and SIGINT.
+public enum PosternServer {
+    /// Where each listener ended up (useful when a port of 0 was asked for).
+    public struct Listening: Sendable {
+        public var name: String
+        public var port: Int
+    }
+
+    public static func run(environment: PosternEnvironment, logger: Logger,
+                           onListening: @escaping @Sendable (Listening) async -> Void = { _ in }) async throws {
+        let config = environment.config
+        var sharedSecret: [UInt8]?
+        if let file = config.authSecretFile {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ConfigError.file(file, "cannot be read (auth_secret_file)")
+            }
+            let secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard secret.utf8.count >= 16 else { throw ConfigError.file(file, "must hold a secret of at least 16 characters") }
+            sharedSecret = Array(secret.utf8)
+        }
+
+        let secretMode = sharedSecret == nil ? "off" : "on"
+        let portal = Application(
+            router: environment.userAPI.router(),
+            configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: "Postern"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? config.listen.port
+                logger.notice("portal and user API listening", metadata: ["address": "\(config.listen.host):\(port)"])
+                await onListening(Listening(name: "portal", port: port))
+            },
+            logger: logger)
+        let auth = Application(
+            router: environment.authEndpoints.router(sharedSecret: sharedSecret),
+            configuration: .init(address: .hostname(config.authListen.host, port: config.authListen.port), serverName: "Postern"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? config.authListen.port
+                logger.notice("auth endpoints listening", metadata: ["address": "\(config.authListen.host):\(port)",
+                                                                     "shared_secret": "\(secretMode)"])
+                await onListening(Listening(name: "auth", port: port))
+            },
+            logger: logger)
+        let flusher = LoginRecordFlushService(recorder: environment.recorder, store: environment.store, interval: .seconds(1), logger: logger)
+
+        // Shut down in reverse: listeners first, then the final flush.
+        let group = ServiceGroup(configuration: .init(
+            services: [flusher, auth, portal],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+        await environment.close()
+        logger.notice("stopped")
+    }
+}

@@ -1,0 +1,40 @@
+import Crypto
+import Foundation
+
+/// The server secret key and the purpose-bound keys derived from it.
+///
+/// The 32-byte server key lives in a file, never in the database. Each use gets
+/// its own key through HKDF-SHA256, so no two purposes ever share key material.
+public struct KeyRing: Sendable {
+    public let appPasswordKey: SymmetricKey
+    public let passwordCacheKey: SymmetricKey
+    public let secretBoxKey: SymmetricKey
+    /// A public fingerprint of the server key, safe to store and show.
+    public let fingerprint: String
+
+    public init(serverKey: [UInt8]) {
+        precondition(serverKey.count == 32, "the server key is 32 bytes")
+        let master = SymmetricKey(data: serverKey)
+        func derive(_ purpose: String) -> SymmetricKey {
+            HKDF<SHA256>.deriveKey(inputKeyMaterial: master, info: Data("postern \(purpose) v1".utf8), outputByteCount: 32)
+        }
+        appPasswordKey = derive("app-password digest")
+        passwordCacheKey = derive("verified-password cache")
+        secretBoxKey = derive("secret box")
+        let print = HKDF<SHA256>.deriveKey(inputKeyMaterial: master, info: Data("postern key fingerprint v1".utf8), outputByteCount: 16)
+        fingerprint = print.withUnsafeBytes { Base32.encode($0).lowercased() }
+    }
+
+    /// Seals a secret (a TOTP key) for storage with AES-256-GCM. The account id
+    /// is bound as associated data, so a sealed value moved to another account
+    /// does not open.
+    public func seal(_ secret: [UInt8], accountID: String) throws -> Data {
+        let box = try AES.GCM.seal(secret, using: secretBoxKey, authenticating: Data(accountID.utf8))
+        return box.combined!
+    }
+
+    public func open(_ sealed: Data, accountID: String) throws -> [UInt8] {
+        let box = try AES.GCM.SealedBox(combined: sealed)
+        return Array(try AES.GCM.open(box, using: secretBoxKey, authenticating: Data(accountID.utf8)))
+    }
+}

@@ -1,0 +1,75 @@
+/// Errors the core reports to its callers. Each has a stable `code` (what API
+/// clients match on) and a `message` a person can act on. Adapters map them to
+/// their protocol; none carries a secret.
+public enum PosternError: Error, Equatable, Sendable {
+    case invalidUsername
+    case weakPassword(String)
+    case usernameTaken
+    case signupClosed
+    case invalidCredentials
+    case otpRequired
+    case invalidCode
+    case totpAlreadyEnabled
+    case totpNotPending
+    case totpNotEnabled
+    case invalidAppPasswordName(String)
+    case appPasswordNameTaken
+    case appPasswordLimit(Int)
+    case invalidProtocols(String)
+    case invalidExpiry
+    case notFound
+    case invalidRequest(String)
+
+    public var code: String {
+        switch self {
+        case .invalidUsername: "invalid_username"
+        case .weakPassword: "weak_password"
+        case .usernameTaken: "username_taken"
+        case .signupClosed: "signup_closed"
+        case .invalidCredentials: "invalid_credentials"
+        case .otpRequired: "otp_required"
+        case .invalidCode: "invalid_code"
+        case .totpAlreadyEnabled: "totp_already_enabled"
+        case .totpNotPending: "totp_not_pending"
+        case .totpNotEnabled: "totp_not_enabled"
+        case .invalidAppPasswordName: "invalid_name"
+        case .appPasswordNameTaken: "name_taken"
+        case .appPasswordLimit: "app_password_limit"
+        case .invalidProtocols: "invalid_protocols"
+        case .invalidExpiry: "invalid_expires_at"
+        case .notFound: "not_found"
+        case .invalidRequest: "invalid_request"
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .invalidUsername: "The username must be an address like alice@example.org."
+        case .weakPassword(let reason): reason
+        case .usernameTaken: "That username is already taken."
+        case .signupClosed: "Sign-up is closed on this server. Ask an administrator for an account."
+        case .invalidCredentials: "The username or password is incorrect."
+        case .otpRequired: "Enter the current code from your authenticator app."
+        case .invalidCode: "That code is not valid. Enter the current code from your authenticator app."
+        case .totpAlreadyEnabled: "An authenticator app is already set up. Turn it off first to set up another."
+        case .totpNotPending: "Start setting up an authenticator app first."
+        case .totpNotEnabled: "No authenticator app is set up."
+        case .invalidAppPasswordName(let reason): reason
+        case .appPasswordNameTaken: "You already have an app password with that name."
+        case .appPasswordLimit(let limit): "You have reached the limit of \(limit) app passwords. Revoke one you no longer use."
+        case .invalidProtocols(let reason): reason
+        case .invalidExpiry: "expires_at must be a future date-time in ISO 8601 form, such as 2027-01-31T00:00:00Z."
+        case .notFound: "Not found."
+        case .invalidRequest(let reason): reason
+        }
+    }
+}
+
+/// Errors a store reports. `unavailable` means "try again later" and must reach
+/// protocol clients as a temporary failure, never as a denial.
+public enum StoreError: Error, Equatable, Sendable {
+    /// A uniqueness rule was violated; the associated value names it.
+    case conflict(String)
+    /// The database could not be reached or failed; retrying may succeed.
+    case unavailable(String)
+}

@@ -1,0 +1,143 @@
+import Foundation
+
+/// One login attempt from a mail or chat server.
+public struct ProtocolLoginRequest: Sendable {
+    public var username: String
+    public var password: String
+    public var loginProtocol: LoginProtocol
+    public var clientIP: String?
+
+    public init(username: String, password: String, loginProtocol: LoginProtocol, clientIP: String?) {
+        self.username = username
+        self.password = password
+        self.loginProtocol = loginProtocol
+        self.clientIP = clientIP
+    }
+}
+
+public enum ProtocolLoginOutcome: Sendable, Equatable {
+    case decided(LoginDecision)
+    /// The store could not answer. Adapters must report a temporary failure,
+    /// never a denial, so clients keep their saved password.
+    case temporaryFailure
+}
+
+/// Answers "may this protocol login proceed?", the question every IMAP, POP3,
+/// SMTP and XMPP login asks. Gathers the facts through the store, hands them to
+/// `LoginPolicy`, and records the decision.
+///
+/// Cost: one account lookup and one indexed app-password lookup. A slow hash
+/// runs only when the password is not an app password and no recent match is
+/// cached; for an unknown user a hash of the same cost runs against a dummy, so
+/// "unknown user" and "wrong password" take the same time.
+public struct ProtocolAuthenticator: Sendable {
+    public static let maximumPasswordBytes = 1024
+
+    let store: any PosternStore
+    let hasher: any PasswordHasher
+    let keys: KeyRing
+    let cache: VerifiedPasswordCache
+    let recorder: LoginRecorder
+    let clock: Clock
+
+    public init(store: any PosternStore, hasher: any PasswordHasher, keys: KeyRing, cache: VerifiedPasswordCache,
+                recorder: LoginRecorder, clock: Clock = .system) {
+        self.store = store
+        self.hasher = hasher
+        self.keys = keys
+        self.cache = cache
+        self.recorder = recorder
+        self.clock = clock
+    }
+
+    public func authenticate(_ request: ProtocolLoginRequest) async -> ProtocolLoginOutcome {
+        let now = clock.now
+        let facts: LoginFacts
+        do {
+            facts = try await gatherFacts(request, now: now)
+        } catch {
+            return .temporaryFailure
+        }
+        let decision = LoginPolicy.decide(facts)
+        record(decision, request: request, facts: facts)
+        return .decided(decision)
+    }
+
+    private func gatherFacts(_ request: ProtocolLoginRequest, now: Date) async throws -> LoginFacts {
+        let account = try await Username.canonical(request.username).asyncMap { try await store.account(username: $0) } ?? nil
+        let accountFacts = account.map {
+            LoginFacts.AccountFacts(id: $0.id, username: $0.username, disabled: $0.disabled, mfaEnabled: $0.mfaEnabled)
+        }
+        let tooLong = request.password.utf8.count > Self.maximumPasswordBytes
+
+        var appPassword: AppPasswordRecord?
+        if !tooLong, let normalised = AppPasswordFormat.normalise(request.password) {
+            // For an unknown user the lookup still runs (and finds nothing), so
+            // both cases do the same work.
+            let digest = AppPasswordFormat.digest(normalised: normalised, accountID: account?.id ?? "\u{0}", keys: keys)
+            if let found = try await store.appPassword(digest: digest), found.accountID == account?.id {
+                appPassword = found
+            }
+        }
+
+        var matched = false
+        if appPassword == nil, !tooLong {
+            if let account {
+                matched = try await accountPasswordMatches(request.password, account: account, now: now)
+            } else {
+                _ = try await hasher.verify(request.password, against: hasher.dummyHash)
+            }
+        }
+        return LoginFacts(account: accountFacts, appPassword: appPassword, accountPasswordMatched: matched,
+                          loginProtocol: request.loginProtocol, now: now)
+    }
+
+    private func accountPasswordMatches(_ password: String, account: Account, now: Date) async throws -> Bool {
+        if cache.contains(accountID: account.id, storedHash: account.passwordHash, password: password, now: now) {
+            return true
+        }
+        guard try await hasher.verify(password, against: account.passwordHash) else { return false }
+        var storedHash = account.passwordHash
+        if hasher.needsRehash(account.passwordHash) {
+            let upgraded = try await hasher.hash(password)
+            if try await store.replacePasswordHash(accountID: account.id, expected: account.passwordHash, new: upgraded, audit: nil) {
+                storedHash = upgraded
+            }
+        }
+        cache.insert(accountID: account.id, storedHash: storedHash, password: password, now: now)
+        return true
+    }
+
+    private func record(_ decision: LoginDecision, request: ProtocolLoginRequest, facts: LoginFacts) {
+        let now = facts.now
+        let event: AuditEvent
+        var lastUse: LastUse?
+        switch decision {
+        case .allow(let accountID, _, let credential):
+            var appID: String?
+            if case .appPassword(let id) = credential {
+                appID = id
+                lastUse = LastUse(appPasswordID: id, at: now, clientIP: request.clientIP, loginProtocol: request.loginProtocol)
+            }
+            event = AuditEvent(accountID: accountID, kind: .protocolLogin, result: "allow", loginProtocol: request.loginProtocol,
+                               credential: credential.kind, appPasswordID: appID, clientIP: request.clientIP, at: now)
+        case .deny(let reason):
+            // A matched but unusable app password is named, so the user can
+            // see which client is still trying it.
+            let app = facts.appPassword
+            event = AuditEvent(accountID: facts.account?.id, kind: .protocolLogin, result: "deny", reason: reason.rawValue,
+                               loginProtocol: request.loginProtocol, credential: app == nil ? nil : "app_password",
+                               appPasswordID: app?.id, clientIP: request.clientIP, at: now)
+        }
+        recorder.record(event, lastUse: lastUse)
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        switch self {
+        case .some(let value): try await transform(value)
+        case .none: nil
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+
+/// A person's account.
+public struct Account: Sendable, Equatable {
+    public var id: String
+    /// Canonical form (see `Username`).
+    public var username: String
+    /// A self-describing hash from a `PasswordHasher`.
+    public var passwordHash: String
+    public var disabled: Bool
+    public var createdAt: Date
+    /// True when the account has a confirmed second factor.
+    public var mfaEnabled: Bool
+
+    public init(id: String, username: String, passwordHash: String, disabled: Bool = false, createdAt: Date, mfaEnabled: Bool = false) {
+        self.id = id
+        self.username = username
+        self.passwordHash = passwordHash
+        self.disabled = disabled
+        self.createdAt = createdAt
+        self.mfaEnabled = mfaEnabled
+    }
+}
+
+/// An authenticator-app enrolment. `confirmedAt` is nil until the user has
+/// proved the app works by entering a code; until then it does not count as MFA.
+public struct TOTPFactor: Sendable, Equatable {
+    public var accountID: String
+    /// The secret, sealed with `KeyRing.seal`.
+    public var sealedSecret: Data
+    public var createdAt: Date
+    public var confirmedAt: Date?
+    /// The last accepted time step; codes at or before it are refused.
+    public var lastStep: Int64?
+
+    public init(accountID: String, sealedSecret: Data, createdAt: Date, confirmedAt: Date? = nil, lastStep: Int64? = nil) {
+        self.accountID = accountID
+        self.sealedSecret = sealedSecret
+        self.createdAt = createdAt
+        self.confirmedAt = confirmedAt
+        self.lastStep = lastStep
+    }
+}
+
+/// Where and how an app password was last used.
+public struct LastUse: Sendable, Equatable {
+    public var appPasswordID: String
+    public var at: Date
+    public var clientIP: String?
+    public var loginProtocol: LoginProtocol
+
+    public init(appPasswordID: String, at: Date, clientIP: String?, loginProtocol: LoginProtocol) {
+        self.appPasswordID = appPasswordID
+        self.at = at
+        self.clientIP = clientIP
+        self.loginProtocol = loginProtocol
+    }
+}
+
+/// An application-specific password as stored: never the password itself.
+public struct AppPasswordRecord: Sendable, Equatable {
+    public var id: String
+    public var accountID: String
+    public var name: String
+    /// `AppPasswordFormat.digest` of the password.
+    public var digest: Data
+    public var protocols: Set<LoginProtocol>
+    public var createdAt: Date
+    public var expiresAt: Date?
+    public var revokedAt: Date?
+    public var lastUse: LastUse?
+
+    public init(id: String, accountID: String, name: String, digest: Data, protocols: Set<LoginProtocol>,
+                createdAt: Date, expiresAt: Date? = nil, revokedAt: Date? = nil, lastUse: LastUse? = nil) {
+        self.id = id
+        self.accountID = accountID
+        self.name = name
+        self.digest = digest
+        self.protocols = protocols
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+        self.lastUse = lastUse
+    }
+
+    public func isExpired(at now: Date) -> Bool { expiresAt.map { $0 <= now } ?? false }
+}
+
+/// A signed-in API or portal session. The store keeps only the token's digest.
+public struct Session: Sendable, Equatable {
+    public var tokenDigest: Data
+    public var accountID: String
+    public var createdAt: Date
+    public var expiresAt: Date
+    /// When the user last proved who they are (password, plus a code with MFA).
+    public var authenticatedAt: Date
+
+    public init(tokenDigest: Data, accountID: String, createdAt: Date, expiresAt: Date, authenticatedAt: Date) {
+        self.tokenDigest = tokenDigest
+        self.accountID = accountID
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.authenticatedAt = authenticatedAt
+    }
+}
+
+/// One entry of the audit log: a decision or a change, with its internal
+/// reason. Never holds a secret.
+public struct AuditEvent: Sendable, Equatable {
+    public enum Kind: String, Sendable, Codable {
+        case protocolLogin = "protocol_login"
+        case signIn = "sign_in"
+        case signOut = "sign_out"
+        case accountCreated = "account_created"
+        case passwordChanged = "password_changed"
+        case totpEnabled = "totp_enabled"
+        case totpDisabled = "totp_disabled"
+        case appPasswordCreated = "app_password_created"
+        case appPasswordRevoked = "app_password_revoked"
+        case accountDisabled = "account_disabled"
+        case accountEnabled = "account_enabled"
+        case mfaReset = "mfa_reset"
+    }
+
+    public var id: String
+    public var accountID: String?
+    public var kind: Kind
+    /// "allow" or "deny" for decisions; "ok" for changes.
+    public var result: String
+    /// The internal reason (`DenialReason` raw value, or a short note).
+    public var reason: String?
+    public var loginProtocol: LoginProtocol?
+    /// "app_password" or "account_password" for protocol logins.
+    public var credential: String?
+    public var appPasswordID: String?
+    public var clientIP: String?
+    public var at: Date
+
+    public init(id: String = Secrets.newIdentifier(), accountID: String?, kind: Kind, result: String, reason: String? = nil,
+                loginProtocol: LoginProtocol? = nil, credential: String? = nil, appPasswordID: String? = nil,
+                clientIP: String? = nil, at: Date) {
+        self.id = id
+        self.accountID = accountID
+        self.kind = kind
+        self.result = result
+        self.reason = reason
+        self.loginProtocol = loginProtocol
+        self.credential = credential
+        self.appPasswordID = appPasswordID
+        self.clientIP = clientIP
+        self.at = at
+    }
+}

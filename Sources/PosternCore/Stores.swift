@@ -1,0 +1,78 @@
+import Foundation
+
+// The store protocols: everything the core needs from persistence, and no more.
+//
+// Contract for every method: it either does all it says or nothing (each call
+// is one transaction), and it throws `StoreError.unavailable` when the database
+// cannot answer, so callers can tell "no" from "cannot say". Every
+// implementation must pass the store contract test suite.
+
+public protocol AccountStore: Sendable {
+    /// Inserts `account` and `audit` together. Throws `StoreError.conflict("username")`
+    /// when the canonical username exists.
+    func createAccount(_ account: Account, audit: AuditEvent) async throws
+    /// The account with this canonical username, or nil.
+    func account(username: String) async throws -> Account?
+    func account(id: String) async throws -> Account?
+    /// Every account, ordered by username.
+    func listAccounts() async throws -> [Account]
+    /// Sets the disabled flag. Returns false when there is no such account.
+    func setDisabled(accountID: String, _ disabled: Bool, audit: AuditEvent) async throws -> Bool
+    /// Replaces the password hash, but only while it still equals `expected`
+    /// (so a rehash cannot undo a concurrent change). Returns whether it did.
+    func replacePasswordHash(accountID: String, expected: String, new: String, audit: AuditEvent?) async throws -> Bool
+}
+
+public protocol TOTPStore: Sendable {
+    func totpFactor(accountID: String) async throws -> TOTPFactor?
+    /// Stores an unconfirmed enrolment, replacing any earlier unconfirmed one.
+    /// Returns false, changing nothing, when a confirmed factor exists.
+    func savePendingTOTP(_ factor: TOTPFactor) async throws -> Bool
+    /// Confirms the pending enrolment and records `step` as used, atomically.
+    /// Returns false when there is no pending enrolment.
+    func confirmTOTP(accountID: String, step: Int64, at: Date, audit: AuditEvent) async throws -> Bool
+    /// Marks `step` used if it is later than the last used step, atomically.
+    /// Returns false when the step was already used (a replay) or there is no
+    /// confirmed factor. Two concurrent calls with one step: exactly one wins.
+    func consumeTOTPStep(accountID: String, step: Int64) async throws -> Bool
+    /// Removes the factor. Returns false when there was none.
+    func deleteTOTP(accountID: String, audit: AuditEvent) async throws -> Bool
+}
+
+public protocol AppPasswordStore: Sendable {
+    /// Inserts `record`, unless the account already has `limit` active app
+    /// passwords (`PosternError.appPasswordLimit`) or an active one with the
+    /// same name (`StoreError.conflict("name")`). A digest collision throws
+    /// `StoreError.conflict("digest")`.
+    func createAppPassword(_ record: AppPasswordRecord, limit: Int, audit: AuditEvent) async throws
+    /// The app password with this digest, revoked or not, or nil. One indexed
+    /// lookup, however many app passwords exist.
+    func appPassword(digest: Data) async throws -> AppPasswordRecord?
+    /// The account's app passwords that are not revoked, oldest first.
+    func listAppPasswords(accountID: String) async throws -> [AppPasswordRecord]
+    /// Revokes one. Returns false when it is not the account's or already revoked.
+    func revokeAppPassword(accountID: String, id: String, at: Date, audit: AuditEvent) async throws -> Bool
+    /// Revokes every active one. Returns how many.
+    func revokeAllAppPasswords(accountID: String, at: Date, audit: AuditEvent) async throws -> Int
+}
+
+public protocol SessionStore: Sendable {
+    func createSession(_ session: Session, audit: AuditEvent) async throws
+    /// The session with this token digest if it has not expired at `now`.
+    func session(tokenDigest: Data, now: Date) async throws -> Session?
+    func deleteSession(tokenDigest: Data, audit: AuditEvent?) async throws
+    /// Ends every session of the account except `keeping`. Returns how many.
+    func deleteSessions(accountID: String, keeping: Data?) async throws -> Int
+}
+
+public protocol AuditStore: Sendable {
+    /// The account's events, newest first.
+    func auditEvents(accountID: String, limit: Int) async throws -> [AuditEvent]
+    /// Writes what protocol logins produced, in one transaction: the newest
+    /// last use per app password (never replacing a newer one already stored)
+    /// and the audit events.
+    func recordLogins(lastUses: [LastUse], events: [AuditEvent]) async throws
+}
+
+/// Everything Postern stores.
+public protocol PosternStore: AccountStore, TOTPStore, AppPasswordStore, SessionStore, AuditStore {}

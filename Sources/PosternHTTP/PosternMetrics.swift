@@ -1,0 +1,61 @@
+import Foundation
+import Metrics
+import PosternCore
+import Prometheus
+
+/// Postern's metrics, through swift-metrics into one Prometheus registry.
+/// Each server owns its registry, so tests can run several side by side.
+public final class PosternMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+    private let verifyLatency: Metrics.Timer
+    /// Password hashes started and not yet finished, queued ones included.
+    public let hashesInFlight: Meter
+
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["postern_verify_duration_seconds"] = [
+            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5),
+        ]
+        self.factory = factory
+        verifyLatency = Metrics.Timer(label: "postern_verify_duration_seconds", factory: factory)
+        hashesInFlight = Meter(label: "postern_password_hashes_in_flight", factory: factory)
+    }
+
+    /// Counts one protocol login by protocol, credential kind and result.
+    public func countLogin(protocol loginProtocol: LoginProtocol, outcome: ProtocolLoginOutcome) {
+        let (credential, result) = Self.labels(outcome)
+        Counter(label: "postern_protocol_logins_total",
+                dimensions: [("protocol", loginProtocol.rawValue), ("credential", credential), ("result", result)],
+                factory: factory).increment()
+    }
+
+    public func recordVerifyLatency(_ duration: Duration) {
+        verifyLatency.recordNanoseconds(duration.nanoseconds)
+    }
+
+    public func render() -> String { registry.emitToString() }
+
+    static func labels(_ outcome: ProtocolLoginOutcome) -> (credential: String, result: String) {
+        switch outcome {
+        case .temporaryFailure: return ("unknown", "tempfail")
+        case .decided(.allow(_, _, let credential)): return (credential.kind, "allow")
+        case .decided(.deny(let reason)):
+            switch reason {
+            case .appPasswordRevoked, .appPasswordExpired, .protocolNotInScope: return ("app_password", "deny")
+            case .unknownUser: return ("unknown", "deny")
+            case .wrongPassword, .accountDisabled, .appPasswordRequired: return ("account_password", "deny")
+            }
+        }
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import PosternCore
+
+/// The context of every request on the portal listener. `identity` is set by
+/// `SessionMiddleware` when a valid bearer token came with the request.
+public struct PortalContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var identity: (session: Session, account: Account)?
+    /// The peer's IP address, as seen on the socket.
+    public let peerAddress: String?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        peerAddress = source.channel.remoteAddress?.ipAddress
+    }
+}
+
+/// The context of routes that need a signed-in user. Building one fails with
+/// 401 when there is none, so handlers never unwrap an optional account.
+public struct SignedInContext: ChildRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let session: Session
+    public let account: Account
+    public let peerAddress: String?
+
+    public init(context: PortalContext) throws {
+        guard let identity = context.identity else { throw APIError.unauthorized }
+        coreContext = context.coreContext
+        session = identity.session
+        account = identity.account
+        peerAddress = context.peerAddress
+    }
+}
+
+/// Resolves `Authorization: Bearer …` into `PortalContext.identity`.
+/// An unknown or expired token leaves it empty; routes that need it refuse.
+public struct SessionMiddleware: RouterMiddleware {
+    let accounts: AccountService
+
+    public func handle(_ request: Request, context: PortalContext, next: (Request, PortalContext) async throws -> Response) async throws -> Response {
+        var context = context
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" {
+                context.identity = try await accounts.resolveSession(token: String(parts[1]))
+            }
+        }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import Hummingbird
+import PosternCore
+
+/// The user JSON API under `/api/v1`, on the portal listener. Authenticated
+/// with the bearer token that `POST /api/v1/sessions` returns.
+public struct UserAPI: Sendable {
+    public let accounts: AccountService
+
+    public init(accounts: AccountService) {
+        self.accounts = accounts
+    }
+
+    // MARK: - Request and response bodies
+
+    struct Credentials: Decodable {
+        let username: String
+        let password: String
+        let otp: String?
+    }
+
+    struct CreatedAccount: Encodable {
+        let id: String
+        let username: String
+    }
+
+    struct CreatedSession: Encodable {
+        let token: String
+        let expiresAt: Date
+    }
+
+    struct AccountInfo: Encodable {
+        let username: String
+        let mfaEnabled: Bool
+        let createdAt: Date
+    }
+
+    struct PasswordChange: Decodable {
+        let currentPassword: String
+        let newPassword: String
+    }
+
+    struct Enrolment: Encodable {
+        let secret: String
+        let otpauthUri: String
+    }
+
+    struct Code: Decodable {
+        let code: String
+    }
+
+    struct PasswordAndCode: Decodable {
+        let password: String
+        let code: String
+    }
+
+    struct NewAppPassword: Decodable {
+        let name: String
+        let protocols: [String]?
+        let expiresAt: String?
+    }
+
+    struct IssuedBody: Encodable {
+        let id: String
+        let name: String
+        let password: String
+        let protocols: [String]
+        let createdAt: Date
+        let expiresAt: Date?
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(name, forKey: .name)
+            try c.encode(password, forKey: .password)
+            try c.encode(protocols, forKey: .protocols)
+            try c.encode(createdAt, forKey: .createdAt)
+            try c.encode(expiresAt, forKey: .expiresAt)
+        }
+        enum CodingKeys: CodingKey { case id, name, password, protocols, createdAt, expiresAt }
+    }
+
+    /// One app password in a list: never the password or its digest.
+    struct AppPasswordItem: Encodable {
+        let record: AppPasswordRecord
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(record.id, forKey: .id)
+            try c.encode(record.name, forKey: .name)
+            try c.encode(UserAPI.protocolNames(record.protocols), forKey: .protocols)
+            try c.encode(record.createdAt, forKey: .createdAt)
+            try c.encode(record.expiresAt, forKey: .expiresAt)
+            try c.encode(record.lastUse?.at, forKey: .lastUsedAt)
+            try c.encode(record.lastUse?.clientIP, forKey: .lastUsedIp)
+            try c.encode(record.lastUse?.loginProtocol.rawValue, forKey: .lastUsedProtocol)
+        }
+        enum CodingKeys: CodingKey { case id, name, protocols, createdAt, expiresAt, lastUsedAt, lastUsedIp, lastUsedProtocol }
+    }
+
+    static func protocolNames(_ protocols: Set<LoginProtocol>) -> [String] {
+        LoginProtocol.allCases.filter(protocols.contains).map(\.rawValue)
+    }
+
+    static func parseDate(_ text: String) throws -> Date {
+        if let date = try? Date(text, strategy: .iso8601) { return date }
+        if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
+        throw PosternError.invalidExpiry
+    }
+
+    static let noContent = Response(status: .noContent)
+
+    // MARK: - Routes
+
+    public func addRoutes(to router: Router<PortalContext>) {
+        let api = router.group("api/v1")
+        api.post("accounts") { request, _ in
+            let body = try await JSONBody.decode(Credentials.self, from: request)
+            let account = try await accounts.createAccount(username: body.username, password: body.password)
+            return JSONBody.response(.created, CreatedAccount(id: account.id, username: account.username))
+        }
+        api.post("sessions") { request, context in
+            let body = try await JSONBody.decode(Credentials.self, from: request)
+            let (token, session) = try await accounts.signIn(username: body.username, password: body.password, otp: body.otp,
+                                                             clientIP: context.peerAddress)
+            return JSONBody.response(.created, CreatedSession(token: token, expiresAt: session.expiresAt))
+        }
+
+        let signedIn = api.group(context: SignedInContext.self)
+        signedIn.delete("sessions/current") { _, context in
+            try await accounts.signOut(session: context.session)
+            return Self.noContent
+        }
+        signedIn.get("account") { _, context in
+            JSONBody.response(.ok, AccountInfo(username: context.account.username, mfaEnabled: context.account.mfaEnabled,
+                                               createdAt: context.account.createdAt))
+        }
+        signedIn.put("account/password") { request, context in
+            let body = try await JSONBody.decode(PasswordChange.self, from: request)
+            try await accounts.changePassword(account: context.account, current: body.currentPassword, new: body.newPassword,
+                                              keepingSession: context.session.tokenDigest)
+            return Self.noContent
+        }
+        signedIn.post("mfa/totp") { _, context in
+            let enrolment = try await accounts.beginTOTP(account: context.account)
+            return JSONBody.response(.ok, Enrolment(secret: enrolment.secretBase32, otpauthUri: enrolment.otpauthURI))
+        }
+        signedIn.post("mfa/totp/confirm") { request, context in
+            let body = try await JSONBody.decode(Code.self, from: request)
+            try await accounts.confirmTOTP(account: context.account, code: body.code)
+            return Self.noContent
+        }
+        signedIn.delete("mfa/totp") { request, context in
+            let body = try await JSONBody.decode(PasswordAndCode.self, from: request)
+            try await accounts.disableTOTP(account: context.account, password: body.password, code: body.code)
+            return Self.noContent
+        }
+        signedIn.get("app-passwords") { _, context in
+            let records = try await accounts.listAppPasswords(account: context.account)
+            return JSONBody.response(.ok, records.map(AppPasswordItem.init))
+        }
+        signedIn.post("app-passwords") { request, context in
+            let body = try await JSONBody.decode(NewAppPassword.self, from: request)
+            let expiresAt = try body.expiresAt.map(Self.parseDate)
+            let issued = try await accounts.createAppPassword(account: context.account, name: body.name, protocols: body.protocols,
+                                                              expiresAt: expiresAt)
+            return JSONBody.response(.created, IssuedBody(id: issued.record.id, name: issued.record.name, password: issued.password,
+                                                          protocols: Self.protocolNames(issued.record.protocols),
+                                                          createdAt: issued.record.createdAt, expiresAt: issued.record.expiresAt))
+        }
+        signedIn.delete("app-passwords/:id") { _, context in
+            let id = try context.parameters.require("id")
+            try await accounts.revokeAppPassword(account: context.account, id: id)
+            return Self.noContent
+        }
+        signedIn.delete("app-passwords") { _, context in
+            try await accounts.revokeAllAppPasswords(account: context.account)
+            return Self.noContent
+        }
+    }
+
+    /// The portal listener's router: `/healthz` and the user API.
+    public func router() -> Router<PortalContext> {
+        let router = Router(context: PortalContext.self)
+        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: SessionMiddleware(accounts: accounts))
+        router.get("/healthz") { _, _ in JSONBody.response(.ok, ["status": "ok"]) }
+        addRoutes(to: router)
+        return router
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import PosternCore
+import SQLKit
+
+/// Versioned schema changes, the same for every database. Where a dialect
+/// needs its own SQL, a migration's statements say so by `dialect`.
+public struct Migration: Sendable {
+    public let version: Int
+    public let name: String
+    public let statements: @Sendable (_ dialect: String) -> [String]
+}
+
+public enum MigrationError: Error, CustomStringConvertible, Equatable {
+    /// The database was migrated by a newer Postern than this one.
+    case schemaTooNew(found: Int, known: Int)
+    /// Migrations are pending and the caller asked not to apply them.
+    case pending(current: Int, latest: Int)
+    /// The database was set up with another server key.
+    case keyMismatch(stored: String, loaded: String)
+
+    public var description: String {
+        switch self {
+        case .schemaTooNew(let found, let known):
+            "The database schema is version \(found), but this Postern knows only up to version \(known). Upgrade Postern before starting it against this database."
+        case .pending(let current, let latest):
+            "The database schema is at version \(current) and needs migrating to \(latest). Run `postern migrate`, or start without --no-migrate."
+        case .keyMismatch(let stored, let loaded):
+            "The server key (fingerprint \(loaded)) is not the key this database was set up with (fingerprint \(stored)). Every app password would be refused. Use the original key file."
+        }
+    }
+}
+
+public enum Migrations {
+    public static let all: [Migration] = [
+        Migration(version: 1, name: "accounts, factors, app passwords, sessions, audit") { dialect in
+            let blob = dialect == "postgresql" ? "BYTEA" : "BLOB"
+            return [
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+                """
+                CREATE TABLE accounts (
+                    id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+                    disabled INTEGER NOT NULL DEFAULT 0, created_at BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE totp_factors (
+                    account_id TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+                    sealed_secret \(blob) NOT NULL, created_at BIGINT NOT NULL,
+                    confirmed_at BIGINT, last_step BIGINT)
+                """,
+                """
+                CREATE TABLE app_passwords (
+                    id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL, digest \(blob) NOT NULL, protocols TEXT NOT NULL,
+                    created_at BIGINT NOT NULL, expires_at BIGINT, revoked_at BIGINT,
+                    last_used_at BIGINT, last_used_ip TEXT, last_used_protocol TEXT)
+                """,
+                "CREATE UNIQUE INDEX app_passwords_digest ON app_passwords (digest)",
+                "CREATE UNIQUE INDEX app_passwords_active_name ON app_passwords (account_id, name) WHERE revoked_at IS NULL",
+                "CREATE INDEX app_passwords_account ON app_passwords (account_id)",
+                """
+                CREATE TABLE sessions (
+                    token_digest \(blob) PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                    created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, authenticated_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX sessions_account ON sessions (account_id)",
+                """
+                CREATE TABLE audit_events (
+                    id TEXT PRIMARY KEY, account_id TEXT, kind TEXT NOT NULL, result TEXT NOT NULL, reason TEXT,
+                    protocol TEXT, credential TEXT, app_password_id TEXT, client_ip TEXT, at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX audit_events_account_at ON audit_events (account_id, at)",
+            ]
+        },
+    ]
+
+    public static var latestVersion: Int { all.map(\.version).max() ?? 0 }
+
+    /// The schema version the database is at (0 when empty).
+    public static func currentVersion(_ executor: any SQLExecutor) async throws -> Int {
+        try await executor.write { db in
+            try await db.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)").run()
+            let row = try await db.raw("SELECT MAX(version) AS v FROM schema_migrations").first()
+            return try row?.decode(column: "v", as: Int?.self) ?? 0
+        }
+    }
+
+    /// Brings the schema up to date (or, with `apply: false`, only checks it is).
+    /// Each migration runs in its own transaction. Refuses a schema newer than
+    /// this build knows.
+    @discardableResult
+    public static func migrate(_ executor: any SQLExecutor, apply: Bool = true, now: Date = Date()) async throws -> [Migration] {
+        let current = try await currentVersion(executor)
+        if current > latestVersion { throw MigrationError.schemaTooNew(found: current, known: latestVersion) }
+        let pending = all.filter { $0.version > current }.sorted { $0.version < $1.version }
+        if pending.isEmpty { return [] }
+        guard apply else { throw MigrationError.pending(current: current, latest: latestVersion) }
+        let dialect = executor.dialectName
+        for migration in pending {
+            try await executor.write { db in
+                for statement in migration.statements(dialect) {
+                    try await db.raw(SQLQueryString(statement)).run()
+                }
+                try await db.raw("INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(bind: migration.version), \(bind: migration.name), \(bind: now.millis))").run()
+            }
+        }
+        return pending
+    }
+
+    /// Records the server key's fingerprint on first use, and afterwards refuses
+    /// a different key.
+    public static func checkKeyFingerprint(_ executor: any SQLExecutor, fingerprint: String) async throws {
+        let stored: String? = try await executor.write { db in
+            if let row = try await db.raw("SELECT value FROM meta WHERE key = 'key_fingerprint'").first() {
+                return try row.decode(column: "value", as: String.self)
+            }
+            try await db.raw("INSERT INTO meta (key, value) VALUES ('key_fingerprint', \(bind: fingerprint))").run()
+            return nil
+        }
+        if let stored, stored != fingerprint { throw MigrationError.keyMismatch(stored: stored, loaded: fingerprint) }
+    }
+}
+
+extension Date {
+    /// Milliseconds since 1970: how every time is stored.
+    var millis: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+    init(millis: Int64) { self.init(timeIntervalSince1970: Double(millis) / 1000) }
+}

@@ -1,0 +1,58 @@
+// PosternSQL: keeps the core's records in a SQL database through SQLKit.
+//
+// Charter: this module stores and fetches; it decides nothing. Every query is
+// written once in SQL that SQLite and PostgreSQL both accept, with per-dialect
+// SQL only where a dialect needs it (see `Migrations`).
+
+import Foundation
+import PosternCore
+import SQLKit
+
+/// Runs SQL against one database. `write` runs its body in one transaction and
+/// commits only if the body returns; `read` runs single statements.
+///
+/// Both translate driver errors: a uniqueness violation becomes
+/// `StoreError.conflict`, anything else `StoreError.unavailable`.
+public protocol SQLExecutor: Sendable {
+    var dialectName: String { get }
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
+    func shutdown() async
+}
+
+/// A first-in, first-out async semaphore. Waiting holds no thread.
+public actor AsyncSemaphore {
+    private var permits: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    public init(permits: Int) { self.permits = permits }
+
+    public func wait() async {
+        if permits > 0 {
+            permits -= 1
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    public func signal() {
+        if waiters.isEmpty {
+            permits += 1
+        } else {
+            waiters.removeFirst().resume()
+        }
+    }
+
+    /// Runs `body` holding one permit.
+    public func withPermit<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
+        await wait()
+        do {
+            let value = try await body()
+            signal()
+            return value
+        } catch {
+            signal()
+            throw error
+        }
+    }
+}

@@ -1,0 +1,296 @@
+import Foundation
+import PosternCore
+import SQLKit
+
+/// `PosternStore` on any `SQLExecutor`. Each method is one transaction (writes)
+/// or one statement (reads). Times are stored as milliseconds since 1970.
+public struct SQLStore: PosternStore {
+    public let executor: any SQLExecutor
+
+    public init(executor: any SQLExecutor) {
+        self.executor = executor
+    }
+
+    // MARK: - Accounts
+
+    private static let accountColumns = """
+        a.id, a.username, a.password_hash, a.disabled, a.created_at,
+        CASE WHEN t.confirmed_at IS NULL THEN 0 ELSE 1 END AS mfa
+        FROM accounts a LEFT JOIN totp_factors t ON t.account_id = a.id AND t.confirmed_at IS NOT NULL
+        """
+
+    public func createAccount(_ account: Account, audit: AuditEvent) async throws {
+        try await executor.write { db in
+            try await db.raw("""
+                INSERT INTO accounts (id, username, password_hash, disabled, created_at)
+                VALUES (\(bind: account.id), \(bind: account.username), \(bind: account.passwordHash), \(bind: account.disabled ? 1 : 0), \(bind: account.createdAt.millis))
+                """).run()
+            try await Self.insert([audit], db)
+        }
+    }
+
+    public func account(username: String) async throws -> Account? {
+        try await executor.read { db in
+            try await db.raw("SELECT \(unsafeRaw: Self.accountColumns) WHERE a.username = \(bind: username)").first().map(Self.account)
+        }
+    }
+
+    public func account(id: String) async throws -> Account? {
+        try await executor.read { db in
+            try await db.raw("SELECT \(unsafeRaw: Self.accountColumns) WHERE a.id = \(bind: id)").first().map(Self.account)
+        }
+    }
+
+    public func listAccounts() async throws -> [Account] {
+        try await executor.read { db in
+            try await db.raw("SELECT \(unsafeRaw: Self.accountColumns) ORDER BY a.username").all().map(Self.account)
+        }
+    }
+
+    public func setDisabled(accountID: String, _ disabled: Bool, audit: AuditEvent) async throws -> Bool {
+        try await executor.write { db in
+            let found = try await db.raw("UPDATE accounts SET disabled = \(bind: disabled ? 1 : 0) WHERE id = \(bind: accountID) RETURNING id").first() != nil
+            if found { try await Self.insert([audit], db) }
+            return found
+        }
+    }
+
+    public func replacePasswordHash(accountID: String, expected: String, new: String, audit: AuditEvent?) async throws -> Bool {
+        try await executor.write { db in
+            let done = try await db.raw("""
+                UPDATE accounts SET password_hash = \(bind: new) WHERE id = \(bind: accountID) AND password_hash = \(bind: expected) RETURNING id
+                """).first() != nil
+            if done, let audit { try await Self.insert([audit], db) }
+            return done
+        }
+    }
+
+    static func account(_ row: any SQLRow) throws -> Account {
+        Account(id: try row.decode(column: "id", as: String.self),
+                username: try row.decode(column: "username", as: String.self),
+                passwordHash: try row.decode(column: "password_hash", as: String.self),
+                disabled: try row.decode(column: "disabled", as: Int.self) != 0,
+                createdAt: Date(millis: try row.decode(column: "created_at", as: Int64.self)),
+                mfaEnabled: try row.decode(column: "mfa", as: Int.self) != 0)
+    }
+
+    // MARK: - TOTP
+
+    public func totpFactor(accountID: String) async throws -> TOTPFactor? {
+        try await executor.read { db in
+            guard let row = try await db.raw("SELECT * FROM totp_factors WHERE account_id = \(bind: accountID)").first() else { return nil }
+            return TOTPFactor(accountID: accountID,
+                              sealedSecret: try row.decode(column: "sealed_secret", as: Data.self),
+                              createdAt: Date(millis: try row.decode(column: "created_at", as: Int64.self)),
+                              confirmedAt: try row.decode(column: "confirmed_at", as: Int64?.self).map(Date.init(millis:)),
+                              lastStep: try row.decode(column: "last_step", as: Int64?.self))
+        }
+    }
+
+    public func savePendingTOTP(_ factor: TOTPFactor) async throws -> Bool {
+        try await executor.write { db in
+            try await db.raw("DELETE FROM totp_factors WHERE account_id = \(bind: factor.accountID) AND confirmed_at IS NULL").run()
+            let inserted = try await db.raw("""
+                INSERT INTO totp_factors (account_id, sealed_secret, created_at) VALUES (\(bind: factor.accountID), \(bind: factor.sealedSecret), \(bind: factor.createdAt.millis))
+                ON CONFLICT (account_id) DO NOTHING RETURNING account_id
+                """).first()
+            return inserted != nil
+        }
+    }
+
+    public func confirmTOTP(accountID: String, step: Int64, at: Date, audit: AuditEvent) async throws -> Bool {
+        try await executor.write { db in
+            let done = try await db.raw("""
+                UPDATE totp_factors SET confirmed_at = \(bind: at.millis), last_step = \(bind: step)
+                WHERE account_id = \(bind: accountID) AND confirmed_at IS NULL RETURNING account_id
+                """).first() != nil
+            if done { try await Self.insert([audit], db) }
+            return done
+        }
+    }
+
+    public func consumeTOTPStep(accountID: String, step: Int64) async throws -> Bool {
+        try await executor.write { db in
+            try await db.raw("""
+                UPDATE totp_factors SET last_step = \(bind: step)
+                WHERE account_id = \(bind: accountID) AND confirmed_at IS NOT NULL AND (last_step IS NULL OR last_step < \(bind: step))
+                RETURNING account_id
+                """).first() != nil
+        }
+    }
+
+    public func deleteTOTP(accountID: String, audit: AuditEvent) async throws -> Bool {
+        try await executor.write { db in
+            let done = try await db.raw("DELETE FROM totp_factors WHERE account_id = \(bind: accountID) RETURNING account_id").first() != nil
+            if done { try await Self.insert([audit], db) }
+            return done
+        }
+    }
+
+    // MARK: - App passwords
+
+    public func createAppPassword(_ record: AppPasswordRecord, limit: Int, audit: AuditEvent) async throws {
+        try await executor.write { db in
+            let row = try await db.raw("SELECT COUNT(*) AS n FROM app_passwords WHERE account_id = \(bind: record.accountID) AND revoked_at IS NULL").first()
+            if try row?.decode(column: "n", as: Int.self) ?? 0 >= limit { throw PosternError.appPasswordLimit(limit) }
+            try await db.raw("""
+                INSERT INTO app_passwords (id, account_id, name, digest, protocols, created_at, expires_at)
+                VALUES (\(bind: record.id), \(bind: record.accountID), \(bind: record.name), \(bind: record.digest),
+                        \(bind: Self.encode(record.protocols)), \(bind: record.createdAt.millis), \(bind: record.expiresAt?.millis))
+                """).run()
+            try await Self.insert([audit], db)
+        }
+    }
+
+    public func appPassword(digest: Data) async throws -> AppPasswordRecord? {
+        try await executor.read { db in
+            try await db.raw("SELECT * FROM app_passwords WHERE digest = \(bind: digest)").first().map(Self.appPassword)
+        }
+    }
+
+    public func listAppPasswords(accountID: String) async throws -> [AppPasswordRecord] {
+        try await executor.read { db in
+            try await db.raw("""
+                SELECT * FROM app_passwords WHERE account_id = \(bind: accountID) AND revoked_at IS NULL ORDER BY created_at, id
+                """).all().map(Self.appPassword)
+        }
+    }
+
+    public func revokeAppPassword(accountID: String, id: String, at: Date, audit: AuditEvent) async throws -> Bool {
+        try await executor.write { db in
+            let done = try await db.raw("""
+                UPDATE app_passwords SET revoked_at = \(bind: at.millis)
+                WHERE id = \(bind: id) AND account_id = \(bind: accountID) AND revoked_at IS NULL RETURNING id
+                """).first() != nil
+            if done { try await Self.insert([audit], db) }
+            return done
+        }
+    }
+
+    public func revokeAllAppPasswords(accountID: String, at: Date, audit: AuditEvent) async throws -> Int {
+        try await executor.write { db in
+            let rows = try await db.raw("""
+                UPDATE app_passwords SET revoked_at = \(bind: at.millis) WHERE account_id = \(bind: accountID) AND revoked_at IS NULL RETURNING id
+                """).all()
+            if !rows.isEmpty { try await Self.insert([audit], db) }
+            return rows.count
+        }
+    }
+
+    static func encode(_ protocols: Set<LoginProtocol>) -> String {
+        LoginProtocol.allCases.filter(protocols.contains).map(\.rawValue).joined(separator: ",")
+    }
+
+    static func appPassword(_ row: any SQLRow) throws -> AppPasswordRecord {
+        let id = try row.decode(column: "id", as: String.self)
+        var lastUse: LastUse?
+        if let at = try row.decode(column: "last_used_at", as: Int64?.self) {
+            lastUse = LastUse(appPasswordID: id, at: Date(millis: at),
+                              clientIP: try row.decode(column: "last_used_ip", as: String?.self),
+                              loginProtocol: LoginProtocol(rawValue: try row.decode(column: "last_used_protocol", as: String?.self) ?? "") ?? .other)
+        }
+        return AppPasswordRecord(
+            id: id,
+            accountID: try row.decode(column: "account_id", as: String.self),
+            name: try row.decode(column: "name", as: String.self),
+            digest: try row.decode(column: "digest", as: Data.self),
+            protocols: Set(try row.decode(column: "protocols", as: String.self).split(separator: ",").compactMap { LoginProtocol(rawValue: String($0)) }),
+            createdAt: Date(millis: try row.decode(column: "created_at", as: Int64.self)),
+            expiresAt: try row.decode(column: "expires_at", as: Int64?.self).map(Date.init(millis:)),
+            revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Date.init(millis:)),
+            lastUse: lastUse)
+    }
+
+    // MARK: - Sessions
+
+    public func createSession(_ session: Session, audit: AuditEvent) async throws {
+        try await executor.write { db in
+            try await db.raw("""
+                INSERT INTO sessions (token_digest, account_id, created_at, expires_at, authenticated_at)
+                VALUES (\(bind: session.tokenDigest), \(bind: session.accountID), \(bind: session.createdAt.millis),
+                        \(bind: session.expiresAt.millis), \(bind: session.authenticatedAt.millis))
+                """).run()
+            try await Self.insert([audit], db)
+        }
+    }
+
+    public func session(tokenDigest: Data, now: Date) async throws -> Session? {
+        try await executor.read { db in
+            guard let row = try await db.raw("""
+                SELECT * FROM sessions WHERE token_digest = \(bind: tokenDigest) AND expires_at > \(bind: now.millis)
+                """).first() else { return nil }
+            return Session(tokenDigest: tokenDigest,
+                           accountID: try row.decode(column: "account_id", as: String.self),
+                           createdAt: Date(millis: try row.decode(column: "created_at", as: Int64.self)),
+                           expiresAt: Date(millis: try row.decode(column: "expires_at", as: Int64.self)),
+                           authenticatedAt: Date(millis: try row.decode(column: "authenticated_at", as: Int64.self)))
+        }
+    }
+
+    public func deleteSession(tokenDigest: Data, audit: AuditEvent?) async throws {
+        try await executor.write { db in
+            try await db.raw("DELETE FROM sessions WHERE token_digest = \(bind: tokenDigest)").run()
+            if let audit { try await Self.insert([audit], db) }
+        }
+    }
+
+    public func deleteSessions(accountID: String, keeping: Data?) async throws -> Int {
+        try await executor.write { db in
+            if let keeping {
+                return try await db.raw("DELETE FROM sessions WHERE account_id = \(bind: accountID) AND token_digest <> \(bind: keeping) RETURNING account_id").all().count
+            }
+            return try await db.raw("DELETE FROM sessions WHERE account_id = \(bind: accountID) RETURNING account_id").all().count
+        }
+    }
+
+    // MARK: - Audit
+
+    public func auditEvents(accountID: String, limit: Int) async throws -> [AuditEvent] {
+        try await executor.read { db in
+            try await db.raw("""
+                SELECT * FROM audit_events WHERE account_id = \(bind: accountID) ORDER BY at DESC, id DESC LIMIT \(bind: max(1, min(limit, 1000)))
+                """).all().map { row in
+                AuditEvent(id: try row.decode(column: "id", as: String.self),
+                           accountID: try row.decode(column: "account_id", as: String?.self),
+                           kind: AuditEvent.Kind(rawValue: try row.decode(column: "kind", as: String.self)) ?? .protocolLogin,
+                           result: try row.decode(column: "result", as: String.self),
+                           reason: try row.decode(column: "reason", as: String?.self),
+                           loginProtocol: try row.decode(column: "protocol", as: String?.self).flatMap(LoginProtocol.init(rawValue:)),
+                           credential: try row.decode(column: "credential", as: String?.self),
+                           appPasswordID: try row.decode(column: "app_password_id", as: String?.self),
+                           clientIP: try row.decode(column: "client_ip", as: String?.self),
+                           at: Date(millis: try row.decode(column: "at", as: Int64.self)))
+            }
+        }
+    }
+
+    public func recordLogins(lastUses: [LastUse], events: [AuditEvent]) async throws {
+        if lastUses.isEmpty && events.isEmpty { return }
+        try await executor.write { db in
+            for use in lastUses {
+                try await db.raw("""
+                    UPDATE app_passwords SET last_used_at = \(bind: use.at.millis), last_used_ip = \(bind: use.clientIP),
+                        last_used_protocol = \(bind: use.loginProtocol.rawValue)
+                    WHERE id = \(bind: use.appPasswordID) AND (last_used_at IS NULL OR last_used_at < \(bind: use.at.millis))
+                    """).run()
+            }
+            try await Self.insert(events, db)
+        }
+    }
+
+    /// Inserts audit events, many rows a statement.
+    static func insert(_ events: [AuditEvent], _ db: any SQLDatabase) async throws {
+        for chunk in stride(from: 0, to: events.count, by: 200).map({ events[$0..<min($0 + 200, events.count)] }) {
+            let insert = db.insert(into: "audit_events")
+                .columns("id", "account_id", "kind", "result", "reason", "protocol", "credential", "app_password_id", "client_ip", "at")
+            for event in chunk {
+                insert.values([
+                    SQLBind(event.id), SQLBind(event.accountID), SQLBind(event.kind.rawValue), SQLBind(event.result),
+                    SQLBind(event.reason), SQLBind(event.loginProtocol?.rawValue), SQLBind(event.credential),
+                    SQLBind(event.appPasswordID), SQLBind(event.clientIP), SQLBind(event.at.millis),
+                ] as [any SQLExpression])
+            }
+            try await insert.run()
+        }
+    }
+}
