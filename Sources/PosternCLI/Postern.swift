@@ -1,0 +1,320 @@
+// The `postern` command: runs the server and administers accounts.
+//
+// Charter: parse arguments, open the environment, call the core, print. No
+// rule lives here.
+
+import ArgumentParser
+import Foundation
+import Logging
+import PosternApp
+import PosternCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Postern: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "postern",
+        abstract: "Application-specific passwords and MFA for self-hosted mail and chat servers.",
+        subcommands: [Serve.self, User.self, AppPassword.self, Migrate.self])
+}
+
+/// Options every command shares: where the data and the config file are.
+struct ConfigOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Config file, TOML or JSON. Env: POSTERN_CONFIG.", valueName: "file"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("Data directory (database and server key). Default ./postern-data. Env: POSTERN_DATA.", valueName: "dir"))
+    var data: String?
+
+    func load(flags extra: [String: String?] = [:]) throws -> PosternConfig {
+        var flags: [String: String] = [:]
+        if let data { flags["data"] = data }
+        for (key, value) in extra { if let value { flags[key] = value } }
+        do {
+            return try PosternConfig.load(flags: flags, environment: ProcessInfo.processInfo.environment, configFile: config)
+        } catch let error as ConfigError {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+enum CLI {
+    static func bootstrapLogging(level: String) {
+        let logLevel = Logger.Level(rawValue: level) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = logLevel
+            return handler
+        }
+    }
+
+    /// Opens the environment for an admin command, quietly.
+    static func open(_ options: ConfigOptions) async throws -> PosternEnvironment {
+        let config = try options.load()
+        bootstrapLogging(level: "warning")
+        return try await PosternEnvironment.open(config: config, logger: Logger(label: "postern"))
+    }
+
+    static func date(_ date: Date?) -> String {
+        date.map { $0.formatted(.iso8601) } ?? "-"
+    }
+
+    /// Prints rows as aligned columns.
+    static func table(_ header: [String], _ rows: [[String]]) {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        for row in all {
+            let line = row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+            print(line)
+        }
+    }
+}
+
+// MARK: - serve
+
+extension Postern {
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run Postern: the portal and user API, and the auth endpoints for mail and chat servers.",
+            discussion: """
+            Every option also has an environment form (POSTERN_LISTEN, POSTERN_AUTH_LISTEN, …) and a config-file key \
+            (listen, auth_listen, …). Precedence: flags, then environment, then the config file, then defaults.
+            """)
+
+        @OptionGroup var options: ConfigOptions
+
+        @Option(help: ArgumentHelp("Portal and user API listener. Default 127.0.0.1:8080.", valueName: "host:port"))
+        var listen: String?
+
+        @Option(help: ArgumentHelp("Listener for mail and chat servers. Default 127.0.0.1:8081.", valueName: "host:port"))
+        var authListen: String?
+
+        @Option(help: ArgumentHelp("File with the shared secret mail servers must send in X-Postern-Auth-Secret.", valueName: "file"))
+        var authSecretFile: String?
+
+        @Option(help: ArgumentHelp("Public URL of the portal. Default http://localhost:8080.", valueName: "url"))
+        var publicURL: String?
+
+        @Option(help: ArgumentHelp("Sign-up: open or closed. Close it in production. Default open.", valueName: "open|closed"))
+        var signup: String?
+
+        @Option(help: ArgumentHelp("Message every refused mail or chat client sees.", valueName: "text"))
+        var denialMessage: String?
+
+        @Option(help: ArgumentHelp("Issuer name shown in authenticator apps. Default Postern.", valueName: "name"))
+        var totpIssuer: String?
+
+        @Option(help: ArgumentHelp("Most active app passwords per account. Default 100.", valueName: "n"))
+        var appPasswordLimit: String?
+
+        @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical. Default info.", valueName: "level"))
+        var logLevel: String?
+
+        @Flag(help: "Refuse to start if the database schema needs migrating, instead of migrating it. Env: POSTERN_NO_MIGRATE=1.")
+        var noMigrate = false
+
+        func run() async throws {
+            let config = try options.load(flags: [
+                "listen": listen, "auth_listen": authListen, "auth_secret_file": authSecretFile, "public_url": publicURL,
+                "signup": signup, "denial_message": denialMessage, "totp_issuer": totpIssuer,
+                "app_password_limit": appPasswordLimit, "log_level": logLevel,
+            ])
+            CLI.bootstrapLogging(level: config.logLevel)
+            let logger = Logger(label: "postern")
+            let migrate = !(noMigrate || ProcessInfo.processInfo.environment["POSTERN_NO_MIGRATE"] == "1")
+            let environment = try await PosternEnvironment.open(config: config, logger: logger, migrate: migrate)
+            logger.notice("data", metadata: ["database": "\(environment.databasePath)", "server_key": "\(environment.keyPath)",
+                                             "signup": "\(config.signupOpen ? "open" : "closed")"])
+            try await PosternServer.run(environment: environment, logger: logger)
+        }
+    }
+
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Apply pending database migrations, then exit.")
+
+        @OptionGroup var options: ConfigOptions
+
+        func run() async throws {
+            let environment = try await CLI.open(options)
+            await environment.close()
+            print("Database is up to date: \(environment.databasePath)")
+        }
+    }
+}
+
+// MARK: - user
+
+extension Postern {
+    struct User: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Manage accounts.",
+            subcommands: [Add.self, List.self, Disable.self, Enable.self, ResetMFA.self])
+
+        struct Add: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Create an account (works when sign-up is closed).",
+                discussion: "The password is read from --password-file, or else from standard input (prompted for on a terminal).")
+
+            @OptionGroup var options: ConfigOptions
+            @Argument(help: "The username, an address like alice@example.org.") var username: String
+            @Option(help: ArgumentHelp("Read the password from this file's first line.", valueName: "file")) var passwordFile: String?
+
+            func run() async throws {
+                let password = try readPassword()
+                let environment = try await CLI.open(options)
+                do {
+                    let account = try await environment.accounts.createAccount(username: username, password: password, byAdministrator: true)
+                    await environment.close()
+                    print("Created \(account.username)")
+                } catch let error as PosternError {
+                    await environment.close()
+                    throw ValidationError(error.message)
+                }
+            }
+
+            func readPassword() throws -> String {
+                if let passwordFile {
+                    guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
+                        throw ValidationError("Cannot read \(passwordFile).")
+                    }
+                    return String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
+                }
+                if isatty(STDIN_FILENO) != 0, let entered = getpass("Password: ") {
+                    return String(cString: entered)
+                }
+                guard let line = readLine(strippingNewline: true) else { throw ValidationError("No password given on standard input.") }
+                return line
+            }
+        }
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List accounts.")
+            @OptionGroup var options: ConfigOptions
+
+            func run() async throws {
+                let environment = try await CLI.open(options)
+                let accounts = try await environment.accounts.listAccounts()
+                await environment.close()
+                CLI.table(["USERNAME", "STATUS", "MFA", "CREATED"], accounts.map {
+                    [$0.username, $0.disabled ? "disabled" : "enabled", $0.mfaEnabled ? "on" : "off", CLI.date($0.createdAt)]
+                })
+            }
+        }
+
+        struct Disable: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Disable an account: every login is refused and its sessions end.")
+            @OptionGroup var options: ConfigOptions
+            @Argument var username: String
+
+            func run() async throws { try await User.setDisabled(options, username, true) }
+        }
+
+        struct Enable: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Enable a disabled account.")
+            @OptionGroup var options: ConfigOptions
+            @Argument var username: String
+
+            func run() async throws { try await User.setDisabled(options, username, false) }
+        }
+
+        struct ResetMFA: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "reset-mfa",
+                abstract: "Remove an account's second factors, for a user who lost them. Their app passwords keep working.")
+            @OptionGroup var options: ConfigOptions
+            @Argument var username: String
+
+            func run() async throws {
+                let environment = try await CLI.open(options)
+                do {
+                    try await environment.accounts.resetMFA(username: username)
+                    await environment.close()
+                    print("MFA reset for \(username)")
+                } catch PosternError.notFound {
+                    await environment.close()
+                    throw ValidationError("No account \(username).")
+                }
+            }
+        }
+
+        static func setDisabled(_ options: ConfigOptions, _ username: String, _ disabled: Bool) async throws {
+            let environment = try await CLI.open(options)
+            do {
+                try await environment.accounts.setDisabled(username: username, disabled)
+                await environment.close()
+                print("\(disabled ? "Disabled" : "Enabled") \(username)")
+            } catch PosternError.notFound {
+                await environment.close()
+                throw ValidationError("No account \(username).")
+            }
+        }
+    }
+}
+
+// MARK: - app-password
+
+extension Postern {
+    struct AppPassword: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "app-password",
+            abstract: "See and revoke a user's app passwords (administrator view).",
+            subcommands: [List.self, Revoke.self])
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List a user's active app passwords.")
+            @OptionGroup var options: ConfigOptions
+            @Argument var username: String
+
+            func run() async throws {
+                let environment = try await CLI.open(options)
+                do {
+                    let account = try await environment.accounts.account(username: username)
+                    let records = try await environment.accounts.listAppPasswords(account: account)
+                    await environment.close()
+                    CLI.table(["ID", "NAME", "PROTOCOLS", "CREATED", "EXPIRES", "LAST USED"], records.map { record in
+                        let lastUse = record.lastUse.map { "\(CLI.date($0.at)) \($0.loginProtocol.rawValue) \($0.clientIP ?? "-")" } ?? "never used"
+                        return [record.id, record.name, LoginProtocol.allCases.filter(record.protocols.contains).map(\.rawValue).joined(separator: ","),
+                                CLI.date(record.createdAt), CLI.date(record.expiresAt), lastUse]
+                    })
+                } catch PosternError.notFound {
+                    await environment.close()
+                    throw ValidationError("No account \(username).")
+                }
+            }
+        }
+
+        struct Revoke: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Revoke one of a user's app passwords, or all of them.")
+            @OptionGroup var options: ConfigOptions
+            @Argument var username: String
+            @Argument(help: "The app password's id (from `list`).") var id: String?
+            @Flag(help: "Revoke every app password of the user.") var all = false
+
+            func validate() throws {
+                if all == (id != nil) { throw ValidationError("Give either an app password id or --all.") }
+            }
+
+            func run() async throws {
+                let environment = try await CLI.open(options)
+                do {
+                    let account = try await environment.accounts.account(username: username)
+                    if let id {
+                        try await environment.accounts.revokeAppPassword(account: account, id: id)
+                        print("Revoked \(id)")
+                    } else {
+                        let count = try await environment.accounts.revokeAllAppPasswords(account: account)
+                        print("Revoked \(count) app password\(count == 1 ? "" : "s")")
+                    }
+                    await environment.close()
+                } catch PosternError.notFound {
+                    await environment.close()
+                    throw ValidationError("No such account or active app password.")
+                }
+            }
+        }
+    }
+}
