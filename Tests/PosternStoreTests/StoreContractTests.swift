@@ -1,0 +1,250 @@
+import Foundation
+import PosternCore
+import Testing
+@testable import PosternSQL
+
+/// The contract every `PosternStore` must meet.
+@Suite("Store contract")
+struct StoreContractTests {
+    // MARK: - Accounts
+
+    @Test("accounts: create, find by canonical name and id, refuse duplicates", arguments: StoreKind.allCases)
+    func accounts(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id, .accountCreated))
+            #expect(try await store.account(username: "alice@example.org") == alice)
+            #expect(try await store.account(id: alice.id) == alice)
+            #expect(try await store.account(username: "bob@example.org") == nil)
+            #expect(try await store.account(id: "nope") == nil)
+            await #expect(throws: StoreError.conflict("username")) {
+                try await store.createAccount(Fixture.account(), audit: Fixture.audit(nil))
+            }
+            let bob = Fixture.account("bob@example.org")
+            try await store.createAccount(bob, audit: Fixture.audit(bob.id))
+            #expect(try await store.listAccounts().map(\.username) == ["alice@example.org", "bob@example.org"])
+            #expect(try await store.auditEvents(accountID: alice.id, limit: 10).map(\.kind) == [.accountCreated])
+        }
+    }
+
+    @Test("accounts: disable, and replace the hash only while it is unchanged", arguments: StoreKind.allCases)
+    func accountUpdates(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id))
+            #expect(try await store.setDisabled(accountID: alice.id, true, audit: Fixture.audit(alice.id, .accountDisabled)))
+            #expect(try await store.account(id: alice.id)?.disabled == true)
+            #expect(try await store.setDisabled(accountID: alice.id, false, audit: Fixture.audit(alice.id)))
+            #expect(try await store.account(id: alice.id)?.disabled == false)
+            #expect(try await !store.setDisabled(accountID: "missing", true, audit: Fixture.audit(nil)))
+
+            #expect(try await store.replacePasswordHash(accountID: alice.id, expected: alice.passwordHash, new: "h2", audit: nil))
+            #expect(try await !store.replacePasswordHash(accountID: alice.id, expected: alice.passwordHash, new: "h3", audit: nil))
+            #expect(try await store.account(id: alice.id)?.passwordHash == "h2")
+        }
+    }
+
+    // MARK: - TOTP
+
+    @Test("TOTP: pending, confirmed, replaced, deleted; MFA follows confirmation", arguments: StoreKind.allCases)
+    func totpLifecycle(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id))
+            #expect(try await store.totpFactor(accountID: alice.id) == nil)
+            let first = Fixture.totp(alice)
+            #expect(try await store.savePendingTOTP(first))
+            let second = Fixture.totp(alice)
+            #expect(try await store.savePendingTOTP(second), "a new enrolment replaces an unconfirmed one")
+            #expect(try await store.totpFactor(accountID: alice.id)?.sealedSecret == second.sealedSecret)
+            #expect(try await store.account(id: alice.id)?.mfaEnabled == false, "pending is not MFA")
+            #expect(try await !store.consumeTOTPStep(accountID: alice.id, step: 5), "no confirmed factor yet")
+
+            #expect(try await store.confirmTOTP(accountID: alice.id, step: 100, at: Fixture.t0, audit: Fixture.audit(alice.id, .totpEnabled)))
+            #expect(try await !store.confirmTOTP(accountID: alice.id, step: 101, at: Fixture.t0, audit: Fixture.audit(alice.id)))
+            #expect(try await store.account(id: alice.id)?.mfaEnabled == true)
+            #expect(try await store.account(username: alice.username)?.mfaEnabled == true)
+            #expect(try await store.totpFactor(accountID: alice.id)?.lastStep == 100)
+            #expect(try await !store.savePendingTOTP(Fixture.totp(alice)), "a confirmed factor is not replaced")
+
+            #expect(try await store.deleteTOTP(accountID: alice.id, audit: Fixture.audit(alice.id, .totpDisabled)))
+            #expect(try await !store.deleteTOTP(accountID: alice.id, audit: Fixture.audit(alice.id)))
+            #expect(try await store.account(id: alice.id)?.mfaEnabled == false)
+        }
+    }
+
+    @Test("TOTP: a step is used once, and never an earlier one", arguments: StoreKind.allCases)
+    func totpSteps(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id))
+            #expect(try await store.savePendingTOTP(Fixture.totp(alice)))
+            #expect(try await store.confirmTOTP(accountID: alice.id, step: 100, at: Fixture.t0, audit: Fixture.audit(alice.id)))
+            #expect(try await !store.consumeTOTPStep(accountID: alice.id, step: 100))
+            #expect(try await !store.consumeTOTPStep(accountID: alice.id, step: 99))
+            #expect(try await store.consumeTOTPStep(accountID: alice.id, step: 101))
+            #expect(try await !store.consumeTOTPStep(accountID: alice.id, step: 101))
+        }
+    }
+
+    @Test("TOTP: of many concurrent uses of one step, exactly one wins", arguments: StoreKind.allCases)
+    func totpConcurrentUse(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id))
+            #expect(try await store.savePendingTOTP(Fixture.totp(alice)))
+            #expect(try await store.confirmTOTP(accountID: alice.id, step: 1, at: Fixture.t0, audit: Fixture.audit(alice.id)))
+            let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<24 { group.addTask { try await store.consumeTOTPStep(accountID: alice.id, step: 2) } }
+                var count = 0
+                for try await won in group where won { count += 1 }
+                return count
+            }
+            #expect(wins == 1)
+        }
+    }
+
+    // MARK: - App passwords
+
+    @Test("app passwords: create, find by digest, list active, revoke", arguments: StoreKind.allCases)
+    func appPasswords(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            let bob = Fixture.account("bob@example.org")
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id))
+            try await store.createAccount(bob, audit: Fixture.audit(bob.id))
+            let phone = Fixture.appPassword(alice, name: "Phone", protocols: [.imap, .smtp], expiresAt: Fixture.t0.addingTimeInterval(3600))
+            let laptop = Fixture.appPassword(alice, name: "Laptop")
+            try await store.createAppPassword(phone, limit: 10, audit: Fixture.audit(alice.id, .appPasswordCreated))
+            try await store.createAppPassword(laptop, limit: 10, audit: Fixture.audit(alice.id, .appPasswordCreated))
+            #expect(try await store.appPassword(digest: phone.digest) == phone)
+            #expect(try await store.appPassword(digest: Data(Secrets.randomBytes(32))) == nil)
+            #expect(Set(try await store.listAppPasswords(accountID: alice.id).map(\.id)) == [phone.id, laptop.id])
+            #expect(try await store.listAppPasswords(accountID: bob.id).isEmpty)
+
+            #expect(try await !store.revokeAppPassword(accountID: bob.id, id: phone.id, at: Fixture.t0, audit: Fixture.audit(bob.id)),
+                    "one account cannot revoke another's")
+            #expect(try await store.revokeAppPassword(accountID: alice.id, id: phone.id, at: Fixture.t0, audit: Fixture.audit(alice.id, .appPasswordRevoked)))
+            #expect(try await !store.revokeAppPassword(accountID: alice.id, id: phone.id, at: Fixture.t0, audit: Fixture.audit(alice.id)))
+            #expect(try await store.appPassword(digest: phone.digest)?.revokedAt == Fixture.t0, "revoked ones are still found, marked")
+            #expect(try await store.listAppPasswords(accountID: alice.id).map(\.id) == [laptop.id])
+
+            try await store.createAppPassword(Fixture.appPassword(alice, name: "Tablet"), limit: 10, audit: Fixture.audit(alice.id))
+            #expect(try await store.revokeAllAppPasswords(accountID: alice.id, at: Fixture.t0, audit: Fixture.audit(alice.id)) == 2)
+            #expect(try await store.revokeAllAppPasswords(accountID: alice.id, at: Fixture.t0, audit: Fixture.audit(alice.id)) == 0)
+            #expect(try await store.listAppPasswords(accountID: alice.id).isEmpty)
+        }
+    }
+
+    @Test("app passwords: names unique among active ones, digests unique, a limit per account", arguments: StoreKind.allCases)
+    func appPasswordRules(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            let bob = Fixture.account("bob@example.org")
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id))
+            try await store.createAccount(bob, audit: Fixture.audit(bob.id))
+            let phone = Fixture.appPassword(alice, name: "Phone")
+            try await store.createAppPassword(phone, limit: 3, audit: Fixture.audit(alice.id))
+            await #expect(throws: StoreError.conflict("name")) {
+                try await store.createAppPassword(Fixture.appPassword(alice, name: "Phone"), limit: 3, audit: Fixture.audit(alice.id))
+            }
+            try await store.createAppPassword(Fixture.appPassword(bob, name: "Phone"), limit: 3, audit: Fixture.audit(bob.id))
+            await #expect(throws: StoreError.conflict("digest")) {
+                try await store.createAppPassword(Fixture.appPassword(alice, name: "Other", digest: phone.digest), limit: 3, audit: Fixture.audit(alice.id))
+            }
+            #expect(try await store.revokeAppPassword(accountID: alice.id, id: phone.id, at: Fixture.t0, audit: Fixture.audit(alice.id)))
+            try await store.createAppPassword(Fixture.appPassword(alice, name: "Phone"), limit: 3, audit: Fixture.audit(alice.id))
+
+            try await store.createAppPassword(Fixture.appPassword(alice, name: "Two"), limit: 3, audit: Fixture.audit(alice.id))
+            try await store.createAppPassword(Fixture.appPassword(alice, name: "Three"), limit: 3, audit: Fixture.audit(alice.id))
+            let before = try await store.auditEvents(accountID: alice.id, limit: 100).count
+            await #expect(throws: PosternError.appPasswordLimit(3)) {
+                try await store.createAppPassword(Fixture.appPassword(alice, name: "Four"), limit: 3, audit: Fixture.audit(alice.id))
+            }
+            #expect(try await store.listAppPasswords(accountID: alice.id).count == 3)
+            #expect(try await store.auditEvents(accountID: alice.id, limit: 100).count == before, "a refused change writes nothing")
+        }
+    }
+
+    @Test("login records: the newest last use wins, and events are kept in order", arguments: StoreKind.allCases)
+    func loginRecords(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id, .accountCreated, at: Fixture.t0.addingTimeInterval(-10)))
+            let phone = Fixture.appPassword(alice)
+            try await store.createAppPassword(phone, limit: 10, audit: Fixture.audit(alice.id, .appPasswordCreated, at: Fixture.t0.addingTimeInterval(-5)))
+            let newer = LastUse(appPasswordID: phone.id, at: Fixture.t0.addingTimeInterval(20), clientIP: "192.0.2.7", loginProtocol: .imap)
+            let older = LastUse(appPasswordID: phone.id, at: Fixture.t0.addingTimeInterval(10), clientIP: "192.0.2.8", loginProtocol: .smtp)
+            try await store.recordLogins(lastUses: [newer], events: [Fixture.audit(alice.id, at: Fixture.t0.addingTimeInterval(20))])
+            try await store.recordLogins(lastUses: [older], events: [Fixture.audit(nil, at: Fixture.t0.addingTimeInterval(10))])
+            #expect(try await store.appPassword(digest: phone.digest)?.lastUse == newer, "an older write never replaces a newer one")
+            let events = try await store.auditEvents(accountID: alice.id, limit: 10)
+            #expect(events.map(\.kind) == [.protocolLogin, .appPasswordCreated, .accountCreated], "newest first")
+            #expect(try await store.auditEvents(accountID: alice.id, limit: 2).count == 2)
+            let many = (0..<450).map { Fixture.audit(alice.id, at: Fixture.t0.addingTimeInterval(Double($0))) }
+            try await store.recordLogins(lastUses: [], events: many)
+            #expect(try await store.auditEvents(accountID: alice.id, limit: 1000).count == 453)
+        }
+    }
+
+    // MARK: - Sessions
+
+    @Test("sessions: found until they expire, ended one or all", arguments: StoreKind.allCases)
+    func sessions(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id))
+            func session() -> Session {
+                Session(tokenDigest: Data(Secrets.randomBytes(32)), accountID: alice.id, createdAt: Fixture.t0,
+                        expiresAt: Fixture.t0.addingTimeInterval(3600), authenticatedAt: Fixture.t0)
+            }
+            let (a, b, c) = (session(), session(), session())
+            for s in [a, b, c] { try await store.createSession(s, audit: Fixture.audit(alice.id, .signIn)) }
+            #expect(try await store.session(tokenDigest: a.tokenDigest, now: Fixture.t0) == a)
+            #expect(try await store.session(tokenDigest: a.tokenDigest, now: Fixture.t0.addingTimeInterval(3600)) == nil)
+            #expect(try await store.session(tokenDigest: Data(Secrets.randomBytes(32)), now: Fixture.t0) == nil)
+            try await store.deleteSession(tokenDigest: a.tokenDigest, audit: nil)
+            #expect(try await store.session(tokenDigest: a.tokenDigest, now: Fixture.t0) == nil)
+            #expect(try await store.deleteSessions(accountID: alice.id, keeping: b.tokenDigest) == 1)
+            #expect(try await store.session(tokenDigest: b.tokenDigest, now: Fixture.t0) == b)
+            #expect(try await store.session(tokenDigest: c.tokenDigest, now: Fixture.t0) == nil)
+            #expect(try await store.deleteSessions(accountID: alice.id, keeping: nil) == 1)
+        }
+    }
+
+    // MARK: - Schema
+
+    @Test("migrations: re-running is a no-op, a newer schema and another key are refused", arguments: StoreKind.allCases)
+    func schema(kind: StoreKind) async throws {
+        let test = try await kind.make()
+        defer { Task { await test.close() } }
+        #expect(try await Migrations.migrate(test.executor).isEmpty)
+        #expect(try await Migrations.currentVersion(test.executor) == Migrations.latestVersion)
+        try await Migrations.checkKeyFingerprint(test.executor, fingerprint: "aaaa")
+        try await Migrations.checkKeyFingerprint(test.executor, fingerprint: "aaaa")
+        await #expect(throws: MigrationError.keyMismatch(stored: "aaaa", loaded: "bbbb")) {
+            try await Migrations.checkKeyFingerprint(test.executor, fingerprint: "bbbb")
+        }
+        try await test.executor.write { db in
+            try await db.raw("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)").run()
+        }
+        await #expect(throws: MigrationError.schemaTooNew(found: 999, known: Migrations.latestVersion)) {
+            try await Migrations.migrate(test.executor)
+        }
+    }
+
+    @Test("a failed transaction leaves nothing behind", arguments: StoreKind.allCases)
+    func rollback(kind: StoreKind) async throws {
+        let test = try await kind.make()
+        defer { Task { await test.close() } }
+        struct Boom: Error {}
+        await #expect(throws: (any Error).self) {
+            try await test.executor.write { db in
+                try await db.raw("INSERT INTO meta (key, value) VALUES ('half', 'written')").run()
+                throw Boom()
+            }
+        }
+        let rows = try await test.executor.read { db in try await db.raw("SELECT * FROM meta WHERE key = 'half'").all().count }
+        #expect(rows == 0)
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import Logging
+import PosternCore
+@testable import PosternSQL
+
+/// The stores the contract suite runs against. A store implementation is done
+/// when every test here passes for it.
+enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case sqlite
+
+    var testDescription: String { rawValue }
+
+    /// A fresh, migrated, empty store.
+    func make() async throws -> TestStore {
+        switch self {
+        case .sqlite:
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("postern-store-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let executor = try await SQLiteExecutor.open(path: directory.appendingPathComponent("test.sqlite").path, logger: Logger(label: "test"))
+            try await Migrations.migrate(executor)
+            return TestStore(store: SQLStore(executor: executor), executor: executor) {
+                try? FileManager.default.removeItem(at: directory)
+            }
+        }
+    }
+}
+
+import Testing
+
+struct TestStore: Sendable {
+    let store: SQLStore
+    let executor: any SQLExecutor
+    let removeFiles: @Sendable () -> Void
+
+    func close() async {
+        await executor.shutdown()
+        removeFiles()
+    }
+
+    /// Runs `body` with a fresh store, closing it afterwards.
+    static func with(_ kind: StoreKind, _ body: (SQLStore) async throws -> Void) async throws {
+        let test = try await kind.make()
+        do {
+            try await body(test.store)
+        } catch {
+            await test.close()
+            throw error
+        }
+        await test.close()
+    }
+}
+
+enum Fixture {
+    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    static func account(_ name: String = "alice@example.org", id: String = Secrets.newIdentifier()) -> Account {
+        Account(id: id, username: name, passwordHash: "$scrypt$hash-of-\(name)", createdAt: t0)
+    }
+
+    static func audit(_ accountID: String?, _ kind: AuditEvent.Kind = .protocolLogin, at: Date = t0) -> AuditEvent {
+        AuditEvent(accountID: accountID, kind: kind, result: "ok", at: at)
+    }
+
+    static func appPassword(_ account: Account, name: String = "Phone", digest: Data = Data(Secrets.randomBytes(32)),
+                            protocols: Set<LoginProtocol> = Set(LoginProtocol.allCases), expiresAt: Date? = nil) -> AppPasswordRecord {
+        AppPasswordRecord(id: Secrets.newIdentifier(), accountID: account.id, name: name, digest: digest, protocols: protocols,
+                          createdAt: t0, expiresAt: expiresAt)
+    }
+
+    static func totp(_ account: Account) -> TOTPFactor {
+        TOTPFactor(accountID: account.id, sealedSecret: Data(Secrets.randomBytes(48)), createdAt: t0)
+    }
+}
