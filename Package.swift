@@ -98,6 +98,7 @@ let package = Package(
             dependencies: [
                 "PosternCore", "PosternSQL", "PosternHTTP", "PosternApp",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
         .testTarget(
