@@ -38,6 +38,13 @@ public final class OffloadedHasher: PasswordHasher {
         return try await pool.runIfActive(work)
     }
 
+    /// Makes the dummy hash now, off the event loops, so the first unknown
+    /// user does not pay for it (and so does not stand out by its timing).
+    public func warmUp() async throws {
+        let hasher = self.hasher
+        _ = try await pool.runIfActive { hasher.dummyHash }
+    }
+
     public func shutdown() async {
         try? await pool.shutdownGracefully()
     }

@@ -61,6 +61,7 @@ public enum PosternServer {
             sharedSecret = Array(secret.utf8)
         }
 
+        try await environment.hasher.warmUp()
         let secretMode = sharedSecret == nil ? "off" : "on"
         let portal = Application(
             router: environment.userAPI.router(),

@@ -1,6 +1,7 @@
 import Crypto
 import CryptoExtras
 import Foundation
+import Synchronization
 
 /// Turns account passwords into stored hashes and checks them.
 ///
@@ -45,7 +46,7 @@ public struct ScryptHasher: PasswordHasher {
     }
 
     public let parameters: Parameters
-    public let dummyHash: String
+    private let dummy = LazyDummy()
     static let saltBytes = 16
     static let keyBytes = 32
 
@@ -53,7 +54,20 @@ public struct ScryptHasher: PasswordHasher {
         precondition((10...22).contains(parameters.logN) && (1...32).contains(parameters.r) && (1...16).contains(parameters.p),
                      "scrypt parameters out of range")
         self.parameters = parameters
-        self.dummyHash = (try? Self.makeHash(Secrets.randomString(length: 24, alphabet: Array("abcdefghijklmnop")), parameters: parameters)) ?? ""
+    }
+
+    /// Made on first use, so commands that never check a password never pay for it.
+    public var dummyHash: String {
+        dummy.value.withLock { value in
+            if let value { return value }
+            let made = (try? Self.makeHash(Secrets.randomString(length: 24, alphabet: Array("abcdefghijklmnop")), parameters: parameters)) ?? ""
+            value = made
+            return made
+        }
+    }
+
+    private final class LazyDummy: Sendable {
+        let value = Mutex<String?>(nil)
     }
 
     public func hash(_ password: String) async throws -> String {

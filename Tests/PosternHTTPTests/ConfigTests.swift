@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+@testable import PosternApp
+
+@Suite("Configuration layers: flags, then environment, then file, then defaults")
+struct ConfigTests {
+    func write(_ text: String, ext: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("postern-\(UUID().uuidString).\(ext)").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("defaults")
+    func defaults() throws {
+        let config = try PosternConfig.load(flags: [:], environment: [:], configFile: nil)
+        #expect(config.listen == HostAndPort(host: "127.0.0.1", port: 8080))
+        #expect(config.authListen == HostAndPort(host: "127.0.0.1", port: 8081))
+        #expect(config.dataDirectory == "./postern-data")
+        #expect(config.publicURL == "http://localhost:8080")
+        #expect(config.signupOpen)
+        #expect(config.scrypt == .init(logN: 17, r: 8, p: 1))
+        #expect(config.effectiveDenialMessage.contains("http://localhost:8080/security"))
+    }
+
+    @Test("precedence across TOML, environment and flags")
+    func precedence() throws {
+        let file = try write("""
+            listen = "127.0.0.1:9000"
+            auth_listen = "127.0.0.1:9001"
+            public_url = "https://mail.example.org/"
+            signup = "closed"
+            [scrypt]
+            log_n = 15
+            """, ext: "toml")
+        let environment = ["POSTERN_AUTH_LISTEN": "127.0.0.1:9101", "POSTERN_SCRYPT_LOG_N": "14", "POSTERN_LISTEN": "127.0.0.1:9100"]
+        let config = try PosternConfig.load(flags: ["listen": "127.0.0.1:9200"], environment: environment, configFile: file)
+        #expect(config.listen.port == 9200, "flag beats environment")
+        #expect(config.authListen.port == 9101, "environment beats file")
+        #expect(config.scrypt.logN == 14)
+        #expect(config.publicURL == "https://mail.example.org", "file beats default")
+        #expect(!config.signupOpen)
+        #expect(config.effectiveDenialMessage.contains("https://mail.example.org/security"))
+    }
+
+    @Test("JSON files, and POSTERN_CONFIG")
+    func json() throws {
+        let file = try write(#"{"data": "/srv/postern", "scrypt": {"r": 4}, "app_password_limit": 5}"#, ext: "json")
+        let config = try PosternConfig.load(flags: [:], environment: ["POSTERN_CONFIG": file], configFile: nil)
+        #expect(config.dataDirectory == "/srv/postern")
+        #expect(config.scrypt.r == 4)
+        #expect(config.appPasswordLimit == 5)
+    }
+
+    @Test("clear errors for bad settings", arguments: [
+        (["listen": "8080"], "listen"), (["listen": "[::1]"], "listen"), (["signup": "maybe"], "signup"),
+        (["public_url": "ftp://x"], "public_url"), (["app_password_limit": "0"], "app_password_limit"), (["scrypt.log_n": "40"], "scrypt.log_n"),
+    ])
+    func errors(flags: [String: String], key: String) {
+        #expect {
+            try PosternConfig.load(flags: flags, environment: [:], configFile: nil)
+        } throws: { error in
+            (error as? ConfigError)?.description.contains(key) == true
+        }
+    }
+
+    @Test("unknown keys and unreadable files are refused")
+    func fileErrors() throws {
+        let typo = try write("lisen = \"127.0.0.1:1\"", ext: "toml")
+        #expect(throws: ConfigError.unknownKey("lisen", source: typo)) { try PosternConfig.load(flags: [:], environment: [:], configFile: typo) }
+        let broken = try write("listen = ", ext: "toml")
+        #expect(throws: ConfigError.self) { try PosternConfig.load(flags: [:], environment: [:], configFile: broken) }
+        #expect(throws: ConfigError.self) { try PosternConfig.load(flags: [:], environment: [:], configFile: "/nonexistent/postern.toml") }
+    }
+
+    @Test("host and port parsing")
+    func hostAndPort() {
+        #expect(HostAndPort("[::1]:8081") == HostAndPort(host: "::1", port: 8081))
+        #expect(HostAndPort("localhost:0") == HostAndPort(host: "localhost", port: 0))
+        #expect(HostAndPort("::1:8081") == nil)
+        #expect(HostAndPort("host:99999") == nil)
+    }
+}
+
+@Suite("Over real sockets")
+struct LiveTests {
+    @Test("the auth endpoints answer over a real socket")
+    func live() async throws {
+        try await withHarness { h in
+            _ = try await h.environment.accounts.createAccount(username: "alice@example.org", password: "violet staple orbit")
+            let app = Application(router: h.environment.authEndpoints.router(sharedSecret: nil),
+                                  configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+            try await app.test(.live) { client in
+                let client = Client(client: client)
+                let allowed = try await client.call(.post, "/v1/verify", json: ["username": "alice@example.org", "password": "violet staple orbit", "protocol": "smtp"])
+                #expect(allowed.status == .ok)
+                #expect(allowed["credential"] == "account_password")
+                let denied = try await client.call(.post, "/v1/verify", json: ["username": "alice@example.org", "password": "nope", "protocol": "smtp"])
+                #expect(denied.status == .unauthorized)
+                #expect(try await client.call(.get, "/healthz").status == .ok)
+            }
+        }
+    }
+}
+
+import Hummingbird
+import HummingbirdTesting
