@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "postern", targets: ["PosternCLI"]),
+        .executable(name: "postern-bench-seed", targets: ["PosternBenchSeed"]),
         .library(name: "PosternCore", targets: ["PosternCore"]),
     ],
     dependencies: [
@@ -33,6 +34,8 @@ let package = Package(
             ],
             resources: [.copy("Resources/common-passwords.txt")]
         ),
+        // Draws QR codes. No dependencies.
+        .target(name: "PosternQR"),
         // Stores the core's records with SQLKit (SQLite today).
         .target(
             name: "PosternSQL",
@@ -83,12 +86,14 @@ let package = Package(
         .executableTarget(
             name: "PosternBenchSeed",
             dependencies: [
-                "PosternCore", "PosternSQL",
+                "PosternCore", "PosternApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "PosternCoreTests", dependencies: ["PosternCore"]),
+        .testTarget(name: "PosternQRTests", dependencies: ["PosternQR"]),
         .testTarget(
             name: "PosternStoreTests",
             dependencies: ["PosternCore", "PosternSQL"]
