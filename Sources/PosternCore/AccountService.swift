@@ -4,15 +4,33 @@ import Foundation
 public struct AccountPolicy: Sendable {
     public var signupOpen = true
     public var appPasswordLimit = 100
+    /// Absolute lifetime of API tokens and portal sessions.
     public var sessionLifetime: TimeInterval = 12 * 3600
     public var totpIssuer = "Postern"
+    /// A portal session ends after this long without a request.
+    public var portalIdleTimeout: TimeInterval = 30 * 60
+    /// Sensitive changes need a password (and code) entered this recently.
+    public var reauthenticationWindow: TimeInterval = 10 * 60
+    /// How long a sign-in waits for its second factor, and how many wrong codes it takes.
+    public var secondFactorWindow: TimeInterval = 5 * 60
+    public var secondFactorAttempts = 5
 
-    public init(signupOpen: Bool = true, appPasswordLimit: Int = 100, sessionLifetime: TimeInterval = 12 * 3600, totpIssuer: String = "Postern") {
+    public init(signupOpen: Bool = true, appPasswordLimit: Int = 100, sessionLifetime: TimeInterval = 12 * 3600, totpIssuer: String = "Postern",
+                portalIdleTimeout: TimeInterval = 30 * 60, reauthenticationWindow: TimeInterval = 10 * 60) {
         self.signupOpen = signupOpen
         self.appPasswordLimit = appPasswordLimit
         self.sessionLifetime = sessionLifetime
         self.totpIssuer = totpIssuer
+        self.portalIdleTimeout = portalIdleTimeout
+        self.reauthenticationWindow = reauthenticationWindow
     }
+}
+
+/// Where a sign-in stands after the password was checked.
+public enum SignInStep: Sendable {
+    case signedIn(token: String, session: Session)
+    /// MFA is on: this short-lived token only lets the holder enter a code.
+    case secondFactorRequired(token: String, session: Session)
 }
 
 /// A new app password, as returned once to its owner.
@@ -108,12 +126,10 @@ public struct AccountService: Sendable {
 
     // MARK: - Sessions
 
-    /// Signs in with the account password, plus a TOTP code when MFA is on.
-    /// Unknown user, wrong password and disabled account all throw
-    /// `invalidCredentials` after the same amount of work. App passwords never
-    /// sign in here: only the account password is checked.
-    public func signIn(username rawUsername: String, password: String, otp: String?, clientIP: String?) async throws -> (token: String, session: Session) {
-        let now = clock.now
+    /// Checks the account password. Unknown user, wrong password and disabled
+    /// account all throw `invalidCredentials` after the same amount of work.
+    /// App passwords never sign in here: only the account password is checked.
+    func checkPassword(username rawUsername: String, password: String, clientIP: String?) async throws -> Account {
         let account = try await Username.canonical(rawUsername).asyncMap { try await store.account(username: $0) } ?? nil
         let matched: Bool
         if let account, password.utf8.count <= ProtocolAuthenticator.maximumPasswordBytes {
@@ -123,44 +139,151 @@ public struct AccountService: Sendable {
             matched = false
         }
         guard let account, matched, !account.disabled else {
-            if let account {
-                try? await store.recordLogins(lastUses: [], events: [AuditEvent(accountID: account.id, kind: .signIn, result: "deny",
-                                                                              reason: "invalid_credentials", clientIP: clientIP, at: now)])
-            }
+            if let account { await recordSignInDenial(account, reason: "invalid_credentials", clientIP: clientIP) }
             throw PosternError.invalidCredentials
-        }
-        if account.mfaEnabled {
-            guard let otp, !otp.isEmpty, try await consumeTOTP(account: account, code: otp) else {
-                try? await store.recordLogins(lastUses: [], events: [AuditEvent(accountID: account.id, kind: .signIn, result: "deny",
-                                                                              reason: otp == nil ? "otp_required" : "invalid_otp", clientIP: clientIP, at: now)])
-                throw PosternError.otpRequired
-            }
         }
         if hasher.needsRehash(account.passwordHash) {
             let upgraded = try await hasher.hash(password)
             _ = try await store.replacePasswordHash(accountID: account.id, expected: account.passwordHash, new: upgraded, audit: nil)
         }
+        return account
+    }
+
+    private func recordSignInDenial(_ account: Account, reason: String, clientIP: String?) async {
+        try? await store.recordLogins(lastUses: [], events: [AuditEvent(accountID: account.id, kind: .signIn, result: "deny",
+                                                                      reason: reason, clientIP: clientIP, at: clock.now)])
+    }
+
+    /// Creates a session and returns its token (the store keeps only a digest).
+    func openSession(account: Account, kind: Session.Kind, stage: Session.Stage, lifetime: TimeInterval, clientIP: String?,
+                     reason: String) async throws -> (token: String, session: Session) {
+        let now = clock.now
         let token = Secrets.newToken()
-        let session = Session(tokenDigest: Secrets.tokenDigest(token), accountID: account.id, createdAt: now,
-                              expiresAt: now.addingTimeInterval(policy.sessionLifetime), authenticatedAt: now)
-        try await store.createSession(session, audit: AuditEvent(accountID: account.id, kind: .signIn, result: "allow",
-                                                                 reason: account.mfaEnabled ? "password+totp" : "password", clientIP: clientIP, at: now))
+        let session = Session(tokenDigest: Secrets.tokenDigest(token), accountID: account.id, kind: kind, stage: stage, createdAt: now,
+                              expiresAt: now.addingTimeInterval(lifetime), authenticatedAt: now)
+        let event = AuditEvent(accountID: account.id, kind: .signIn, result: stage == .full ? "allow" : "second_factor_required",
+                               reason: "\(kind.rawValue):\(reason)", clientIP: clientIP, at: now)
+        try await store.createSession(session, audit: event)
         return (token, session)
     }
 
-    /// The session and its account for a bearer token, or nil when the token is
-    /// unknown, expired, or its account is disabled.
-    public func resolveSession(token: String) async throws -> (Session, Account)? {
+    /// Signs in to the API in one request: the account password, plus a TOTP
+    /// code when MFA is on (`otpRequired` when it is missing or wrong).
+    public func signIn(username: String, password: String, otp: String?, clientIP: String?) async throws -> (token: String, session: Session) {
+        let account = try await checkPassword(username: username, password: password, clientIP: clientIP)
+        if account.mfaEnabled {
+            guard let otp, !otp.isEmpty, try await consumeTOTP(account: account, code: otp) else {
+                await recordSignInDenial(account, reason: otp == nil ? "otp_required" : "invalid_otp", clientIP: clientIP)
+                throw PosternError.otpRequired
+            }
+        }
+        return try await openSession(account: account, kind: .api, stage: .full, lifetime: policy.sessionLifetime, clientIP: clientIP,
+                                     reason: account.mfaEnabled ? "password+totp" : "password")
+    }
+
+    /// The portal's first step: checks the password and either signs in, or,
+    /// with MFA on, opens a short-lived session that can only take a code.
+    public func beginSignIn(username: String, password: String, clientIP: String?) async throws -> SignInStep {
+        let account = try await checkPassword(username: username, password: password, clientIP: clientIP)
+        if account.mfaEnabled {
+            let (token, session) = try await openSession(account: account, kind: .portal, stage: .secondFactor,
+                                                         lifetime: policy.secondFactorWindow, clientIP: clientIP, reason: "password")
+            return .secondFactorRequired(token: token, session: session)
+        }
+        let (token, session) = try await openSession(account: account, kind: .portal, stage: .full, lifetime: policy.sessionLifetime,
+                                                     clientIP: clientIP, reason: "password")
+        return .signedIn(token: token, session: session)
+    }
+
+    /// The account waiting for a second factor behind `token`, or nil.
+    public func pendingSignIn(token: String) async throws -> Account? {
+        guard token.utf8.count <= 128,
+              let session = try await store.session(tokenDigest: Secrets.tokenDigest(token), now: clock.now),
+              session.stage == .secondFactor, let account = try await store.account(id: session.accountID), !account.disabled
+        else { return nil }
+        return account
+    }
+
+    /// The portal's second step. On a right code the pending session is
+    /// consumed and a new one opened (a new id: the session is rotated). After
+    /// `secondFactorAttempts` wrong codes the pending session is ended and the
+    /// user must start again (`invalidCredentials`).
+    public func completeSignIn(pendingToken: String, otp: String, clientIP: String?) async throws -> (token: String, session: Session) {
+        let digest = Secrets.tokenDigest(pendingToken)
+        guard let account = try await pendingSignIn(token: pendingToken) else { throw PosternError.invalidCredentials }
+        guard try await consumeTOTP(account: account, code: otp) else {
+            await recordSignInDenial(account, reason: "invalid_otp", clientIP: clientIP)
+            if try await store.addSessionFailure(tokenDigest: digest) >= policy.secondFactorAttempts {
+                try await store.deleteSession(tokenDigest: digest, audit: nil)
+                throw PosternError.invalidCredentials
+            }
+            throw PosternError.invalidCode
+        }
+        guard try await store.takeSession(tokenDigest: digest, now: clock.now) != nil else { throw PosternError.invalidCredentials }
+        return try await openSession(account: account, kind: .portal, stage: .full, lifetime: policy.sessionLifetime, clientIP: clientIP,
+                                     reason: "password+totp")
+    }
+
+    /// The session and its account for a token, or nil when the token is
+    /// unknown, expired, idle too long (portal), of another kind, waiting for a
+    /// second factor, or its account is disabled.
+    public func resolveSession(token: String, kind: Session.Kind = .api) async throws -> (Session, Account)? {
         guard token.utf8.count <= 128 else { return nil }
-        guard let session = try await store.session(tokenDigest: Secrets.tokenDigest(token), now: clock.now),
+        let now = clock.now
+        guard var session = try await store.session(tokenDigest: Secrets.tokenDigest(token), now: now),
+              session.kind == kind, session.stage == .full,
               let account = try await store.account(id: session.accountID), !account.disabled
         else { return nil }
+        if kind == .portal {
+            if now.timeIntervalSince(session.lastSeenAt) > policy.portalIdleTimeout {
+                try await store.deleteSession(tokenDigest: session.tokenDigest, audit: nil)
+                return nil
+            }
+            // Write at most once a minute per session.
+            if now.timeIntervalSince(session.lastSeenAt) > 60 {
+                try await store.touchSession(tokenDigest: session.tokenDigest, lastSeenAt: now, authenticatedAt: nil)
+                session.lastSeenAt = now
+            }
+        }
         return (session, account)
     }
 
     public func signOut(session: Session) async throws {
         try await store.deleteSession(tokenDigest: session.tokenDigest,
                                       audit: AuditEvent(accountID: session.accountID, kind: .signOut, result: "ok", at: clock.now))
+    }
+
+    /// True when a sensitive change needs the password entered again.
+    public func needsReauthentication(_ session: Session) -> Bool {
+        clock.now.timeIntervalSince(session.authenticatedAt) > policy.reauthenticationWindow
+    }
+
+    /// Proves presence again: the password, and a code when MFA is on.
+    public func reauthenticate(session: Session, account: Account, password: String, otp: String?) async throws {
+        guard try await hasher.verify(password, against: account.passwordHash) else { throw PosternError.invalidCredentials }
+        if account.mfaEnabled {
+            guard let otp, try await consumeTOTP(account: account, code: otp) else { throw PosternError.invalidCode }
+        }
+        let now = clock.now
+        try await store.touchSession(tokenDigest: session.tokenDigest, lastSeenAt: now, authenticatedAt: now)
+    }
+
+    // MARK: - Showing a secret once
+
+    /// Keeps a new app password, sealed, until `takeReveal` shows it once.
+    public func stashReveal(_ secret: String, session: Session) async throws -> String {
+        let id = Secrets.newIdentifier()
+        let sealed = try keys.seal(Array(secret.utf8), accountID: session.accountID)
+        try await store.saveReveal(id: id, sessionDigest: session.tokenDigest, sealed: sealed, expiresAt: clock.now.addingTimeInterval(300))
+        return id
+    }
+
+    /// The secret stashed under `id` for this session, once; nil afterwards.
+    public func takeReveal(id: String, session: Session) async throws -> String? {
+        guard id.utf8.count <= 64, let sealed = try await store.takeReveal(id: id, sessionDigest: session.tokenDigest, now: clock.now) else {
+            return nil
+        }
+        return String(decoding: try keys.open(sealed, accountID: session.accountID), as: UTF8.self)
     }
 
     // MARK: - Authenticator app (TOTP)
@@ -171,6 +294,14 @@ public struct AccountService: Sendable {
         let secret = Secrets.randomBytes(20)
         let factor = TOTPFactor(accountID: account.id, sealedSecret: try keys.seal(secret, accountID: account.id), createdAt: clock.now)
         guard try await store.savePendingTOTP(factor) else { throw PosternError.totpAlreadyEnabled }
+        return TOTPEnrolment(secretBase32: Base32.encode(secret),
+                             otpauthURI: OTPAuthURI.make(secret: secret, account: account.username, issuer: policy.totpIssuer))
+    }
+
+    /// The enrolment waiting for confirmation, to show its QR code again.
+    public func pendingTOTP(account: Account) async throws -> TOTPEnrolment? {
+        guard let factor = try await store.totpFactor(accountID: account.id), factor.confirmedAt == nil else { return nil }
+        let secret = try keys.open(factor.sealedSecret, accountID: account.id)
         return TOTPEnrolment(secretBase32: Base32.encode(secret),
                              otpauthURI: OTPAuthURI.make(secret: secret, account: account.username, issuer: policy.totpIssuer))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One login attempt from a mail or chat server.
 public struct ProtocolLoginRequest: Sendable {
@@ -26,7 +27,9 @@ public enum ProtocolLoginOutcome: Sendable, Equatable {
 /// SMTP and XMPP login asks. Gathers the facts through the store, hands them to
 /// `LoginPolicy`, and records the decision.
 ///
-/// Cost: one account lookup and one indexed app-password lookup. A slow hash
+/// Cost: for an app password of an account seen before, one indexed query
+/// (app password joined with its account); otherwise an account lookup and one
+/// indexed app-password lookup. A slow hash
 /// runs only when the password is not an app password and no recent match is
 /// cached; for an unknown user a hash of the same cost runs against a dummy, so
 /// "unknown user" and "wrong password" take the same time.
@@ -39,6 +42,7 @@ public struct ProtocolAuthenticator: Sendable {
     let cache: VerifiedPasswordCache
     let recorder: LoginRecorder
     let clock: Clock
+    let accountIDs = AccountIDCache()
 
     public init(store: any PosternStore, hasher: any PasswordHasher, keys: KeyRing, cache: VerifiedPasswordCache,
                 recorder: LoginRecorder, clock: Clock = .system) {
@@ -64,18 +68,34 @@ public struct ProtocolAuthenticator: Sendable {
     }
 
     private func gatherFacts(_ request: ProtocolLoginRequest, now: Date) async throws -> LoginFacts {
-        let account = try await Username.canonical(request.username).asyncMap { try await store.account(username: $0) } ?? nil
-        let accountFacts = account.map {
-            LoginFacts.AccountFacts(id: $0.id, username: $0.username, disabled: $0.disabled, mfaEnabled: $0.mfaEnabled)
-        }
+        let canonical = Username.canonical(request.username)
         let tooLong = request.password.utf8.count > Self.maximumPasswordBytes
+        let normalised = tooLong ? nil : AppPasswordFormat.normalise(request.password)
+        func facts(_ account: Account?, _ appPassword: AppPasswordRecord?, matched: Bool) -> LoginFacts {
+            LoginFacts(account: account.map { LoginFacts.AccountFacts(id: $0.id, username: $0.username, disabled: $0.disabled, mfaEnabled: $0.mfaEnabled) },
+                       appPassword: appPassword, accountPasswordMatched: matched, loginProtocol: request.loginProtocol, now: now)
+        }
+
+        // Fast path: a known account and an app password, in one query that
+        // also returns the account's current state.
+        var lookedUp: Data?
+        if let canonical, let normalised, let id = accountIDs.id(for: canonical) {
+            let digest = AppPasswordFormat.digest(normalised: normalised, accountID: id, keys: keys)
+            if let (record, account) = try await store.appPasswordWithAccount(digest: digest), account.id == id {
+                return facts(account, record, matched: false)
+            }
+            lookedUp = digest
+        }
+
+        let account = try await canonical.asyncMap { try await store.account(username: $0) } ?? nil
+        if let canonical, let account { accountIDs.remember(canonical, id: account.id) }
 
         var appPassword: AppPasswordRecord?
-        if !tooLong, let normalised = AppPasswordFormat.normalise(request.password) {
+        if let normalised {
             // For an unknown user the lookup still runs (and finds nothing), so
             // both cases do the same work.
             let digest = AppPasswordFormat.digest(normalised: normalised, accountID: account?.id ?? "\u{0}", keys: keys)
-            if let found = try await store.appPassword(digest: digest), found.accountID == account?.id {
+            if digest != lookedUp, let found = try await store.appPassword(digest: digest), found.accountID == account?.id {
                 appPassword = found
             }
         }
@@ -88,8 +108,7 @@ public struct ProtocolAuthenticator: Sendable {
                 _ = try await hasher.verify(request.password, against: hasher.dummyHash)
             }
         }
-        return LoginFacts(account: accountFacts, appPassword: appPassword, accountPasswordMatched: matched,
-                          loginProtocol: request.loginProtocol, now: now)
+        return facts(account, appPassword, matched: matched)
     }
 
     private func accountPasswordMatches(_ password: String, account: Account, now: Date) async throws -> Bool {
@@ -130,6 +149,28 @@ public struct ProtocolAuthenticator: Sendable {
                                appPasswordID: app?.id, clientIP: request.clientIP, at: now)
         }
         recorder.record(event, lastUse: lastUse)
+    }
+}
+
+/// Remembers which account id a canonical username belongs to.
+///
+/// Safe across instances and revocations because the mapping never changes:
+/// accounts are neither renamed nor deleted, and everything that can change
+/// (disabled, MFA, app passwords) is read from the database on every login.
+/// A feature that renames or deletes accounts must clear this cache.
+final class AccountIDCache: Sendable {
+    private let ids = Mutex<[String: String]>([:])
+    private let capacity: Int
+
+    init(capacity: Int = 200_000) { self.capacity = capacity }
+
+    func id(for username: String) -> String? { ids.withLock { $0[username] } }
+
+    func remember(_ username: String, id: String) {
+        ids.withLock { ids in
+            if ids.count >= capacity { ids.removeAll(keepingCapacity: true) }
+            ids[username] = id
+        }
     }
 }
 

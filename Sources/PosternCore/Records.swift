@@ -88,19 +88,44 @@ public struct AppPasswordRecord: Sendable, Equatable {
 
 /// A signed-in API or portal session. The store keeps only the token's digest.
 public struct Session: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        /// A bearer token for the JSON API.
+        case api
+        /// A browser session behind a cookie: also ends after idle time.
+        case portal
+    }
+
+    public enum Stage: String, Sendable {
+        /// Fully signed in.
+        case full
+        /// Password checked; waiting for the second factor. Grants nothing else.
+        case secondFactor = "second_factor"
+    }
+
     public var tokenDigest: Data
     public var accountID: String
+    public var kind: Kind
+    public var stage: Stage
     public var createdAt: Date
     public var expiresAt: Date
     /// When the user last proved who they are (password, plus a code with MFA).
     public var authenticatedAt: Date
+    /// The last request seen, for the idle timeout of portal sessions.
+    public var lastSeenAt: Date
+    /// Wrong second-factor codes entered against this session.
+    public var failures: Int
 
-    public init(tokenDigest: Data, accountID: String, createdAt: Date, expiresAt: Date, authenticatedAt: Date) {
+    public init(tokenDigest: Data, accountID: String, kind: Kind = .api, stage: Stage = .full, createdAt: Date, expiresAt: Date,
+                authenticatedAt: Date, lastSeenAt: Date? = nil, failures: Int = 0) {
         self.tokenDigest = tokenDigest
         self.accountID = accountID
+        self.kind = kind
+        self.stage = stage
         self.createdAt = createdAt
         self.expiresAt = expiresAt
         self.authenticatedAt = authenticatedAt
+        self.lastSeenAt = lastSeenAt ?? createdAt
+        self.failures = failures
     }
 }
 

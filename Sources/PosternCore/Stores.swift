@@ -48,6 +48,9 @@ public protocol AppPasswordStore: Sendable {
     /// The app password with this digest, revoked or not, or nil. One indexed
     /// lookup, however many app passwords exist.
     func appPassword(digest: Data) async throws -> AppPasswordRecord?
+    /// The app password with this digest together with its account's current
+    /// state, in one query: the hot path of a protocol login.
+    func appPasswordWithAccount(digest: Data) async throws -> (AppPasswordRecord, Account)?
     /// The account's app passwords that are not revoked, oldest first.
     func listAppPasswords(accountID: String) async throws -> [AppPasswordRecord]
     /// Revokes one. Returns false when it is not the account's or already revoked.
@@ -61,8 +64,24 @@ public protocol SessionStore: Sendable {
     /// The session with this token digest if it has not expired at `now`.
     func session(tokenDigest: Data, now: Date) async throws -> Session?
     func deleteSession(tokenDigest: Data, audit: AuditEvent?) async throws
+    /// Deletes the session and returns it, atomically: of two concurrent calls
+    /// only one gets it. Nil when it is gone or expired.
+    func takeSession(tokenDigest: Data, now: Date) async throws -> Session?
     /// Ends every session of the account except `keeping`. Returns how many.
     func deleteSessions(accountID: String, keeping: Data?) async throws -> Int
+    /// Records activity: sets `lastSeenAt`, and `authenticatedAt` when given.
+    func touchSession(tokenDigest: Data, lastSeenAt: Date, authenticatedAt: Date?) async throws
+    /// Counts one wrong second-factor code. Returns the new count.
+    func addSessionFailure(tokenDigest: Data) async throws -> Int
+}
+
+/// Secrets to be shown to their owner exactly once (a new app password after
+/// the redirect that follows its creation), sealed at rest.
+public protocol RevealStore: Sendable {
+    func saveReveal(id: String, sessionDigest: Data, sealed: Data, expiresAt: Date) async throws
+    /// Deletes and returns the sealed secret if it belongs to this session and
+    /// has not expired. A second call gets nil.
+    func takeReveal(id: String, sessionDigest: Data, now: Date) async throws -> Data?
 }
 
 public protocol AuditStore: Sendable {
@@ -75,4 +94,4 @@ public protocol AuditStore: Sendable {
 }
 
 /// Everything Postern stores.
-public protocol PosternStore: AccountStore, TOTPStore, AppPasswordStore, SessionStore, AuditStore {}
+public protocol PosternStore: AccountStore, TOTPStore, AppPasswordStore, SessionStore, RevealStore, AuditStore {}

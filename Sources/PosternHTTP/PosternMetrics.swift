@@ -9,6 +9,8 @@ public final class PosternMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
     private let verifyLatency: Metrics.Timer
+    /// One counter per label combination, made once: a login only increments.
+    private let loginCounters: [String: Metrics.Counter]
     /// Password hashes started and not yet finished, queued ones included.
     public let hashesInFlight: Meter
 
@@ -23,14 +25,24 @@ public final class PosternMetrics: Sendable {
         self.factory = factory
         verifyLatency = Metrics.Timer(label: "postern_verify_duration_seconds", factory: factory)
         hashesInFlight = Meter(label: "postern_password_hashes_in_flight", factory: factory)
+        var counters: [String: Metrics.Counter] = [:]
+        for loginProtocol in LoginProtocol.allCases {
+            for credential in ["app_password", "account_password", "unknown"] {
+                for result in ["allow", "deny", "tempfail"] {
+                    counters["\(loginProtocol.rawValue)/\(credential)/\(result)"] = Metrics.Counter(
+                        label: "postern_protocol_logins_total",
+                        dimensions: [("protocol", loginProtocol.rawValue), ("credential", credential), ("result", result)],
+                        factory: factory)
+                }
+            }
+        }
+        loginCounters = counters
     }
 
     /// Counts one protocol login by protocol, credential kind and result.
     public func countLogin(protocol loginProtocol: LoginProtocol, outcome: ProtocolLoginOutcome) {
         let (credential, result) = Self.labels(outcome)
-        Counter(label: "postern_protocol_logins_total",
-                dimensions: [("protocol", loginProtocol.rawValue), ("credential", credential), ("result", result)],
-                factory: factory).increment()
+        loginCounters["\(loginProtocol.rawValue)/\(credential)/\(result)"]?.increment()
     }
 
     public func recordVerifyLatency(_ duration: Duration) {

@@ -71,6 +71,19 @@ public enum Migrations {
                 "CREATE INDEX audit_events_account_at ON audit_events (account_id, at)",
             ]
         },
+        Migration(version: 2, name: "portal sessions, one-time reveals") { dialect in
+            let blob = dialect == "postgresql" ? "BYTEA" : "BLOB"
+            return [
+                "ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'api'",
+                "ALTER TABLE sessions ADD COLUMN stage TEXT NOT NULL DEFAULT 'full'",
+                "ALTER TABLE sessions ADD COLUMN last_seen_at BIGINT",
+                "ALTER TABLE sessions ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
+                """
+                CREATE TABLE reveals (
+                    id TEXT PRIMARY KEY, session_digest \(blob) NOT NULL, sealed \(blob) NOT NULL, expires_at BIGINT NOT NULL)
+                """,
+            ]
+        },
     ]
 
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }

@@ -148,6 +148,25 @@ public struct SQLStore: PosternStore {
         }
     }
 
+    public func appPasswordWithAccount(digest: Data) async throws -> (AppPasswordRecord, Account)? {
+        try await executor.read { db in
+            guard let row = try await db.raw("""
+                SELECT p.*, a.username, a.password_hash, a.disabled, a.created_at AS account_created_at,
+                       CASE WHEN t.confirmed_at IS NULL THEN 0 ELSE 1 END AS mfa
+                FROM app_passwords p JOIN accounts a ON a.id = p.account_id
+                LEFT JOIN totp_factors t ON t.account_id = a.id AND t.confirmed_at IS NOT NULL
+                WHERE p.digest = \(bind: digest)
+                """).first() else { return nil }
+            let record = try Self.appPassword(row)
+            let account = Account(id: record.accountID, username: try row.decode(column: "username", as: String.self),
+                                  passwordHash: try row.decode(column: "password_hash", as: String.self),
+                                  disabled: try row.decode(column: "disabled", as: Int.self) != 0,
+                                  createdAt: Date(millis: try row.decode(column: "account_created_at", as: Int64.self)),
+                                  mfaEnabled: try row.decode(column: "mfa", as: Int.self) != 0)
+            return (record, account)
+        }
+    }
+
     public func listAppPasswords(accountID: String) async throws -> [AppPasswordRecord] {
         try await executor.read { db in
             try await db.raw("""
@@ -206,9 +225,10 @@ public struct SQLStore: PosternStore {
     public func createSession(_ session: Session, audit: AuditEvent) async throws {
         try await executor.write { db in
             try await db.raw("""
-                INSERT INTO sessions (token_digest, account_id, created_at, expires_at, authenticated_at)
-                VALUES (\(bind: session.tokenDigest), \(bind: session.accountID), \(bind: session.createdAt.millis),
-                        \(bind: session.expiresAt.millis), \(bind: session.authenticatedAt.millis))
+                INSERT INTO sessions (token_digest, account_id, kind, stage, created_at, expires_at, authenticated_at, last_seen_at, failures)
+                VALUES (\(bind: session.tokenDigest), \(bind: session.accountID), \(bind: session.kind.rawValue), \(bind: session.stage.rawValue),
+                        \(bind: session.createdAt.millis), \(bind: session.expiresAt.millis), \(bind: session.authenticatedAt.millis),
+                        \(bind: session.lastSeenAt.millis), \(bind: session.failures))
                 """).run()
             try await Self.insert([audit], db)
         }
@@ -216,15 +236,31 @@ public struct SQLStore: PosternStore {
 
     public func session(tokenDigest: Data, now: Date) async throws -> Session? {
         try await executor.read { db in
-            guard let row = try await db.raw("""
+            try await db.raw("""
                 SELECT * FROM sessions WHERE token_digest = \(bind: tokenDigest) AND expires_at > \(bind: now.millis)
-                """).first() else { return nil }
-            return Session(tokenDigest: tokenDigest,
-                           accountID: try row.decode(column: "account_id", as: String.self),
-                           createdAt: Date(millis: try row.decode(column: "created_at", as: Int64.self)),
-                           expiresAt: Date(millis: try row.decode(column: "expires_at", as: Int64.self)),
-                           authenticatedAt: Date(millis: try row.decode(column: "authenticated_at", as: Int64.self)))
+                """).first().map(Self.session)
         }
+    }
+
+    public func takeSession(tokenDigest: Data, now: Date) async throws -> Session? {
+        try await executor.write { db in
+            try await db.raw("""
+                DELETE FROM sessions WHERE token_digest = \(bind: tokenDigest) AND expires_at > \(bind: now.millis) RETURNING *
+                """).first().map(Self.session)
+        }
+    }
+
+    static func session(_ row: any SQLRow) throws -> Session {
+        let created = Date(millis: try row.decode(column: "created_at", as: Int64.self))
+        return Session(tokenDigest: try row.decode(column: "token_digest", as: Data.self),
+                       accountID: try row.decode(column: "account_id", as: String.self),
+                       kind: Session.Kind(rawValue: try row.decode(column: "kind", as: String.self)) ?? .api,
+                       stage: Session.Stage(rawValue: try row.decode(column: "stage", as: String.self)) ?? .secondFactor,
+                       createdAt: created,
+                       expiresAt: Date(millis: try row.decode(column: "expires_at", as: Int64.self)),
+                       authenticatedAt: Date(millis: try row.decode(column: "authenticated_at", as: Int64.self)),
+                       lastSeenAt: try row.decode(column: "last_seen_at", as: Int64?.self).map(Date.init(millis:)) ?? created,
+                       failures: try row.decode(column: "failures", as: Int.self))
     }
 
     public func deleteSession(tokenDigest: Data, audit: AuditEvent?) async throws {
@@ -240,6 +276,45 @@ public struct SQLStore: PosternStore {
                 return try await db.raw("DELETE FROM sessions WHERE account_id = \(bind: accountID) AND token_digest <> \(bind: keeping) RETURNING account_id").all().count
             }
             return try await db.raw("DELETE FROM sessions WHERE account_id = \(bind: accountID) RETURNING account_id").all().count
+        }
+    }
+
+    public func touchSession(tokenDigest: Data, lastSeenAt: Date, authenticatedAt: Date?) async throws {
+        try await executor.write { db in
+            if let authenticatedAt {
+                try await db.raw("""
+                    UPDATE sessions SET last_seen_at = \(bind: lastSeenAt.millis), authenticated_at = \(bind: authenticatedAt.millis)
+                    WHERE token_digest = \(bind: tokenDigest)
+                    """).run()
+            } else {
+                try await db.raw("UPDATE sessions SET last_seen_at = \(bind: lastSeenAt.millis) WHERE token_digest = \(bind: tokenDigest)").run()
+            }
+        }
+    }
+
+    public func addSessionFailure(tokenDigest: Data) async throws -> Int {
+        try await executor.write { db in
+            try await db.raw("UPDATE sessions SET failures = failures + 1 WHERE token_digest = \(bind: tokenDigest) RETURNING failures")
+                .first()?.decode(column: "failures", as: Int.self) ?? 0
+        }
+    }
+
+    // MARK: - Reveals
+
+    public func saveReveal(id: String, sessionDigest: Data, sealed: Data, expiresAt: Date) async throws {
+        try await executor.write { db in
+            try await db.raw("""
+                INSERT INTO reveals (id, session_digest, sealed, expires_at) VALUES (\(bind: id), \(bind: sessionDigest), \(bind: sealed), \(bind: expiresAt.millis))
+                """).run()
+        }
+    }
+
+    public func takeReveal(id: String, sessionDigest: Data, now: Date) async throws -> Data? {
+        try await executor.write { db in
+            try await db.raw("DELETE FROM reveals WHERE expires_at <= \(bind: now.millis)").run()
+            return try await db.raw("""
+                DELETE FROM reveals WHERE id = \(bind: id) AND session_digest = \(bind: sessionDigest) RETURNING sealed
+                """).first()?.decode(column: "sealed", as: Data.self)
         }
     }
 
@@ -267,11 +342,17 @@ public struct SQLStore: PosternStore {
     public func recordLogins(lastUses: [LastUse], events: [AuditEvent]) async throws {
         if lastUses.isEmpty && events.isEmpty { return }
         try await executor.write { db in
-            for use in lastUses {
+            // One statement per 200 app passwords; an older time never
+            // replaces a newer one (several instances may write).
+            for start in stride(from: 0, to: lastUses.count, by: 200) {
+                let chunk = lastUses[start..<min(start + 200, lastUses.count)]
+                let rows = SQLList(chunk.map { use in
+                    SQLGroupExpression([SQLBind(use.appPasswordID), SQLBind(use.at.millis), SQLBind(use.clientIP), SQLBind(use.loginProtocol.rawValue)])
+                })
                 try await db.raw("""
-                    UPDATE app_passwords SET last_used_at = \(bind: use.at.millis), last_used_ip = \(bind: use.clientIP),
-                        last_used_protocol = \(bind: use.loginProtocol.rawValue)
-                    WHERE id = \(bind: use.appPasswordID) AND (last_used_at IS NULL OR last_used_at < \(bind: use.at.millis))
+                    WITH v (id, at, ip, proto) AS (VALUES \(rows))
+                    UPDATE app_passwords SET last_used_at = v.at, last_used_ip = v.ip, last_used_protocol = v.proto
+                    FROM v WHERE app_passwords.id = v.id AND (app_passwords.last_used_at IS NULL OR app_passwords.last_used_at < v.at)
                     """).run()
             }
             try await Self.insert(events, db)

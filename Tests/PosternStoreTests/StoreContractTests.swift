@@ -212,6 +212,70 @@ struct StoreContractTests {
         }
     }
 
+    @Test("app passwords: the login lookup returns the record with its account's current state", arguments: StoreKind.allCases)
+    func appPasswordWithAccount(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id))
+            let phone = Fixture.appPassword(alice)
+            try await store.createAppPassword(phone, limit: 10, audit: Fixture.audit(alice.id))
+            var found = try #require(try await store.appPasswordWithAccount(digest: phone.digest))
+            #expect(found.0 == phone)
+            #expect(found.1 == alice)
+            #expect(try await store.appPasswordWithAccount(digest: Data(Secrets.randomBytes(32))) == nil)
+            #expect(try await store.setDisabled(accountID: alice.id, true, audit: Fixture.audit(alice.id)))
+            #expect(try await store.savePendingTOTP(Fixture.totp(alice)))
+            #expect(try await store.confirmTOTP(accountID: alice.id, step: 1, at: Fixture.t0, audit: Fixture.audit(alice.id)))
+            #expect(try await store.revokeAppPassword(accountID: alice.id, id: phone.id, at: Fixture.t0, audit: Fixture.audit(alice.id)))
+            found = try #require(try await store.appPasswordWithAccount(digest: phone.digest))
+            #expect(found.1.disabled && found.1.mfaEnabled)
+            #expect(found.0.revokedAt == Fixture.t0)
+        }
+    }
+
+    @Test("sessions: kinds and stages, taken once, touched, failures counted", arguments: StoreKind.allCases)
+    func sessionDetails(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id))
+            let pending = Session(tokenDigest: Data(Secrets.randomBytes(32)), accountID: alice.id, kind: .portal, stage: .secondFactor,
+                                  createdAt: Fixture.t0, expiresAt: Fixture.t0.addingTimeInterval(300), authenticatedAt: Fixture.t0)
+            try await store.createSession(pending, audit: Fixture.audit(alice.id, .signIn))
+            #expect(try await store.session(tokenDigest: pending.tokenDigest, now: Fixture.t0) == pending)
+            #expect(try await store.addSessionFailure(tokenDigest: pending.tokenDigest) == 1)
+            #expect(try await store.addSessionFailure(tokenDigest: pending.tokenDigest) == 2)
+            let later = Fixture.t0.addingTimeInterval(100)
+            try await store.touchSession(tokenDigest: pending.tokenDigest, lastSeenAt: later, authenticatedAt: nil)
+            var stored = try #require(try await store.session(tokenDigest: pending.tokenDigest, now: Fixture.t0))
+            #expect(stored.lastSeenAt == later && stored.authenticatedAt == Fixture.t0 && stored.failures == 2)
+            try await store.touchSession(tokenDigest: pending.tokenDigest, lastSeenAt: later, authenticatedAt: later)
+            stored = try #require(try await store.session(tokenDigest: pending.tokenDigest, now: Fixture.t0))
+            #expect(stored.authenticatedAt == later)
+            #expect(try await store.takeSession(tokenDigest: pending.tokenDigest, now: Fixture.t0.addingTimeInterval(301)) == nil, "expired")
+            let takers = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<8 { group.addTask { try await store.takeSession(tokenDigest: pending.tokenDigest, now: Fixture.t0) != nil } }
+                var count = 0
+                for try await took in group where took { count += 1 }
+                return count
+            }
+            #expect(takers == 1, "a pending sign-in is completed once")
+            #expect(try await store.session(tokenDigest: pending.tokenDigest, now: Fixture.t0) == nil)
+        }
+    }
+
+    @Test("reveals: shown once, to their own session, before they expire", arguments: StoreKind.allCases)
+    func reveals(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let session = Data(Secrets.randomBytes(32))
+            try await store.saveReveal(id: "r1", sessionDigest: session, sealed: Data([1, 2, 3]), expiresAt: Fixture.t0.addingTimeInterval(300))
+            try await store.saveReveal(id: "r2", sessionDigest: session, sealed: Data([4]), expiresAt: Fixture.t0.addingTimeInterval(10))
+            #expect(try await store.takeReveal(id: "r1", sessionDigest: Data(Secrets.randomBytes(32)), now: Fixture.t0) == nil)
+            #expect(try await store.takeReveal(id: "r1", sessionDigest: session, now: Fixture.t0) == Data([1, 2, 3]))
+            #expect(try await store.takeReveal(id: "r1", sessionDigest: session, now: Fixture.t0) == nil)
+            #expect(try await store.takeReveal(id: "r2", sessionDigest: session, now: Fixture.t0.addingTimeInterval(11)) == nil)
+        }
+    }
+
     // MARK: - Schema
 
     @Test("migrations: re-running is a no-op, a newer schema and another key are refused", arguments: StoreKind.allCases)
