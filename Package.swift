@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // Decides. No NIO, no SQL, no HTTP.
@@ -62,11 +63,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The HTML portal: pages and forms over the core.
+        .target(
+            name: "PosternPortal",
+            dependencies: [
+                "PosternCore", "PosternHTTP", "PosternQR",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            resources: [.copy("Resources/templates"), .copy("Resources/static")]
+        ),
         // Wires config, store, core and listeners into one service group.
         .target(
             name: "PosternApp",
             dependencies: [
-                "PosternCore", "PosternSQL", "PosternHTTP",
+                "PosternCore", "PosternSQL", "PosternHTTP", "PosternPortal",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -30,6 +30,10 @@ import TOMLKit
 /// | `password_cache_ttl` | `60` | seconds a verified account password is remembered; 0 turns it off |
 /// | `session_lifetime` | `43200` | seconds an API session lasts |
 /// | `log_level` | `info` | trace, debug, info, notice, warning, error, critical |
+/// | `portal.idle_timeout` | `1800` | seconds without a request before a portal session ends |
+/// | `portal.reauth_window` | `600` | seconds after sign-in during which sensitive changes need no password |
+/// | `portal.templates_dir` | bundled | directory of Mustache templates, to reword pages without a rebuild |
+/// | `client.imap`, `client.pop3`, `client.smtp`, `client.xmpp` | public URL host, 993, 995, 587, 5222 | servers shown to users with a new app password |
 public struct PosternConfig: Sendable, Equatable {
     public var listen = HostAndPort(host: "127.0.0.1", port: 8080)
     public var authListen = HostAndPort(host: "127.0.0.1", port: 8081)
@@ -45,13 +49,25 @@ public struct PosternConfig: Sendable, Equatable {
     public var passwordCacheTTL: Double = 60
     public var sessionLifetime: Double = 43_200
     public var logLevel = "info"
+    public var portalIdleTimeout: Double = 1800
+    public var reauthWindow: Double = 600
+    public var templatesDirectory: String?
+    /// host:port per protocol; nil host means the public URL's host.
+    public var clientIMAP = HostAndPort(host: "", port: 993)
+    public var clientPOP3 = HostAndPort(host: "", port: 995)
+    public var clientSMTP = HostAndPort(host: "", port: 587)
+    public var clientXMPP = HostAndPort(host: "", port: 5222)
 
     public init() {}
+
+    /// The public URL's host, the default for client server names.
+    public var publicHost: String { URL(string: publicURL)?.host ?? "localhost" }
 
     public static let keys: [String] = [
         "listen", "auth_listen", "auth_secret_file", "data", "public_url", "signup", "denial_message", "totp_issuer",
         "app_password_limit", "scrypt.log_n", "scrypt.r", "scrypt.p", "hash_concurrency", "password_cache_ttl",
-        "session_lifetime", "log_level",
+        "session_lifetime", "log_level", "portal.idle_timeout", "portal.reauth_window", "portal.templates_dir",
+        "client.imap", "client.pop3", "client.smtp", "client.xmpp",
     ]
 
     /// The message protocol clients get for every refusal, unless configured.
@@ -138,6 +154,15 @@ public struct PosternConfig: Sendable, Equatable {
         if let value = try int("hash_concurrency", 1...256) { hashConcurrency = value }
         if let value = try seconds("password_cache_ttl") { passwordCacheTTL = min(value, 3600) }
         if let value = try seconds("session_lifetime") { sessionLifetime = max(60, value) }
+        if let value = try seconds("portal.idle_timeout") { portalIdleTimeout = max(60, value) }
+        if let value = try seconds("portal.reauth_window") { reauthWindow = value }
+        templatesDirectory = values["portal.templates_dir"].flatMap { $0.isEmpty ? nil : $0 }
+        for (key, path) in [("client.imap", \PosternConfig.clientIMAP), ("client.pop3", \.clientPOP3), ("client.smtp", \.clientSMTP),
+                            ("client.xmpp", \.clientXMPP)] as [(String, WritableKeyPath<PosternConfig, HostAndPort>)] {
+            guard let text = values[key] else { continue }
+            guard let value = HostAndPort(text) else { throw ConfigError.invalid(key, "HOST:PORT", text) }
+            self[keyPath: path] = value
+        }
         if let text = values["log_level"] {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(text) else {
                 throw ConfigError.invalid("log_level", "trace, debug, info, notice, warning, error or critical", text)

@@ -1,7 +1,9 @@
 import Foundation
 import Logging
 import PosternCore
+import Hummingbird
 import PosternHTTP
+import PosternPortal
 import PosternSQL
 
 /// Everything a running Postern holds: the store, the keys, the hasher and the
@@ -68,7 +70,8 @@ public final class PosternEnvironment: Sendable {
         let accounts = AccountService(
             store: store, hasher: hasher, keys: keys, passwordPolicy: .bundled(),
             policy: AccountPolicy(signupOpen: config.signupOpen, appPasswordLimit: config.appPasswordLimit,
-                                  sessionLifetime: config.sessionLifetime, totpIssuer: config.totpIssuer),
+                                  sessionLifetime: config.sessionLifetime, totpIssuer: config.totpIssuer,
+                                  portalIdleTimeout: config.portalIdleTimeout, reauthenticationWindow: config.reauthWindow),
             clock: clock)
         let authenticator = ProtocolAuthenticator(
             store: store, hasher: hasher, keys: keys,
@@ -86,6 +89,21 @@ public final class PosternEnvironment: Sendable {
     }
 
     public var userAPI: UserAPI { UserAPI(accounts: accounts) }
+
+    /// The portal listener's router: security headers, the JSON API, and the HTML portal.
+    public func portalRouter() async throws -> Router<PortalContext> {
+        let router = userAPI.router()
+        let views = try await PortalViews(directory: config.templatesDirectory ?? PortalViews.bundledTemplates, keys: keys)
+        func server(_ label: String, _ address: HostAndPort) -> ClientServer {
+            ClientServer(label: label, host: address.host.isEmpty ? config.publicHost : address.host, port: address.port)
+        }
+        let portal = try Portal(accounts: accounts, keys: keys, views: views, publicURL: config.publicURL, servers: [
+            server("IMAP (incoming)", config.clientIMAP), server("POP3 (incoming)", config.clientPOP3),
+            server("SMTP (outgoing)", config.clientSMTP), server("XMPP (chat)", config.clientXMPP),
+        ])
+        portal.addRoutes(to: router)
+        return router
+    }
 
     public var authEndpoints: AuthEndpoints {
         AuthEndpoints(authenticator: authenticator, metrics: metrics, denialMessage: config.effectiveDenialMessage)

@@ -64,7 +64,7 @@ public enum PosternServer {
         try await environment.hasher.warmUp()
         let secretMode = sharedSecret == nil ? "off" : "on"
         let portal = Application(
-            router: environment.userAPI.router(),
+            router: try await environment.portalRouter(),
             configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: "Postern"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? config.listen.port

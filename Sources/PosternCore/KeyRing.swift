@@ -9,6 +9,7 @@ public struct KeyRing: Sendable {
     public let appPasswordKey: SymmetricKey
     public let passwordCacheKey: SymmetricKey
     public let secretBoxKey: SymmetricKey
+    public let csrfKey: SymmetricKey
     /// A public fingerprint of the server key, safe to store and show.
     public let fingerprint: String
 
@@ -21,8 +22,14 @@ public struct KeyRing: Sendable {
         appPasswordKey = derive("app-password digest")
         passwordCacheKey = derive("verified-password cache")
         secretBoxKey = derive("secret box")
+        csrfKey = derive("csrf")
         let print = HKDF<SHA256>.deriveKey(inputKeyMaterial: master, info: Data("postern key fingerprint v1".utf8), outputByteCount: 16)
         fingerprint = print.withUnsafeBytes { Base32.encode($0).lowercased() }
+    }
+
+    /// The CSRF token for a seed: HMAC, base64url.
+    public func csrfToken(seed: String) -> String {
+        Base64URL.encode(HMAC<SHA256>.authenticationCode(for: Data(seed.utf8), using: csrfKey))
     }
 
     /// Seals a secret (a TOTP key) for storage with AES-256-GCM. The account id

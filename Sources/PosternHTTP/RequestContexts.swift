@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import PosternCore
@@ -7,7 +8,14 @@ import PosternCore
 /// `SessionMiddleware` when a valid bearer token came with the request.
 public struct PortalContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// Set from a bearer token, for the JSON API only.
     public var identity: (session: Session, account: Account)?
+    /// Set from the session cookie, for the HTML portal only.
+    public var browser: (session: Session, account: Account)?
+    /// The value CSRF tokens are derived from (the CSRF cookie).
+    public var csrfSeed: String?
+    /// The fields of a submitted form, once checked.
+    public var form: [String: [String]] = [:]
     /// The peer's IP address, as seen on the socket.
     public let peerAddress: String?
 
@@ -48,5 +56,22 @@ public struct SessionMiddleware: RouterMiddleware {
             }
         }
         return try await next(request, context)
+    }
+}
+
+/// Headers on every response of the portal listener: a strict CSP with no
+/// inline script, no framing, no referrer to other sites, no sniffing.
+public struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        response.headers[.contentSecurityPolicy] =
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        response.headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
+        response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        response.headers[HTTPField.Name("Cross-Origin-Opener-Policy")!] = "same-origin"
+        return response
     }
 }

@@ -182,6 +182,7 @@ public struct UserAPI: Sendable {
     /// The portal listener's router: `/healthz` and the user API.
     public func router() -> Router<PortalContext> {
         let router = Router(context: PortalContext.self)
+        router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: SessionMiddleware(accounts: accounts))
         router.get("/healthz") { _, _ in JSONBody.response(.ok, ["status": "ok"]) }
