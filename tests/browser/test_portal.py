@@ -114,8 +114,7 @@ def test_portal_end_to_end(server, browser):
     for name, protocols in (("Thunderbird on laptop", None), ("iPhone Mail", None)):
         field = browser.find_element(By.ID, "name")
         field.clear()
-        field.send_keys(name)
-        submitting(browser, lambda: browser.find_element(By.XPATH, "//button[normalize-space()='Generate new password']").click())
+        submitting(browser, lambda: field.send_keys(name, Keys.ENTER))  # the keyboard alone
         wait_until(lambda: "/security/app-passwords/new/" in browser.current_url, 30, "the new password")
         shown = browser.find_element(By.ID, "app-password")
         password = shown.get_attribute("data-password")
@@ -149,7 +148,7 @@ def test_portal_end_to_end(server, browser):
     shot(browser, "08-security-list")
 
     # Revoke one, after a confirmation that names it.
-    submitting(browser, lambda: browser.find_element(By.CSS_SELECTOR, "a[aria-label='Revoke Thunderbird on laptop']").click())
+    submitting(browser, lambda: browser.find_element(By.CSS_SELECTOR, "a[aria-label='Revoke Thunderbird on laptop']").send_keys(Keys.ENTER))
     assert "Revoke “Thunderbird on laptop”?" in browser.find_element(By.TAG_NAME, "h1").text
     shot(browser, "09-revoke-confirm")
     submitting(browser, lambda: browser.find_element(By.XPATH, "//button[contains(., 'Revoke')]").click())
