@@ -35,6 +35,14 @@ let package = Package(
             ],
             resources: [.copy("Resources/common-passwords.txt")]
         ),
+        // WebAuthn relying-party checks: CBOR, COSE, §7.1 and §7.2. No I/O.
+        .target(
+            name: "PosternWebAuthn",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         // Draws QR codes. No dependencies.
         .target(name: "PosternQR"),
         // Stores the core's records with SQLKit (SQLite today).
@@ -106,6 +114,10 @@ let package = Package(
         ),
         .testTarget(name: "PosternCoreTests", dependencies: ["PosternCore"]),
         .testTarget(name: "PosternQRTests", dependencies: ["PosternQR"]),
+        .testTarget(
+            name: "PosternWebAuthnTests",
+            dependencies: ["PosternWebAuthn", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .testTarget(
             name: "PosternStoreTests",
             dependencies: ["PosternCore", "PosternSQL"]

@@ -167,11 +167,9 @@ public struct Portal: Sendable {
         }
         router.get("/security/app-passwords/revoke-all") { _, context in
             guard context.browser != nil else { return PortalViews.redirect("/signin") }
-            return try views.page("confirm", context: context, data: [
-                "heading": "Revoke all app passwords?", "button": "Revoke all",
-                "explanation": "Every mail and chat app signed in with an app password will be signed out and will need a new one.",
-                "action": "/security/app-passwords/revoke-all",
-            ])
+            return try confirmPage(context, heading: "Revoke all app passwords?", button: "Revoke all",
+                                   explanation: "Every mail and chat app signed in with an app password will be signed out and will need a new one.",
+                                   action: "/security/app-passwords/revoke-all")
         }
         router.post("/security/app-passwords/revoke-all") { _, context in
             try await sensitive(context) { browser in
@@ -185,11 +183,9 @@ public struct Portal: Sendable {
             guard let record = try await accounts.listAppPasswords(account: browser.account).first(where: { $0.id == id }) else {
                 return try notFound(context)
             }
-            return try views.page("confirm", context: context, data: [
-                "heading": "Revoke \u{201C}\(record.name)\u{201D}?", "button": "Revoke \u{201C}\(record.name)\u{201D}",
-                "explanation": "The app using it will be signed out at its next login. Your other apps are not affected.",
-                "action": "/security/app-passwords/\(record.id)/revoke",
-            ])
+            return try confirmPage(context, heading: "Revoke \u{201C}\(record.name)\u{201D}?", button: "Revoke \u{201C}\(record.name)\u{201D}",
+                                   explanation: "The app using it will be signed out at its next login. Your other apps are not affected.",
+                                   action: "/security/app-passwords/\(record.id)/revoke")
         }
         router.post("/security/app-passwords/:id/revoke") { _, context in
             try await sensitive(context) { browser in
@@ -213,6 +209,11 @@ public struct Portal: Sendable {
         try views.page("message", status: .forbidden, context: context, data: [
             "heading": "Sign-up is closed", "message": PosternError.signupClosed.message, "link": "/signin", "linkText": "Sign in",
         ])
+    }
+
+    /// A page that asks before a destructive change; only its form's POST acts.
+    func confirmPage(_ context: PortalContext, heading: String, button: String, explanation: String, action: String) throws -> Response {
+        try views.page("confirm", context: context, data: ["heading": heading, "button": button, "explanation": explanation, "action": action])
     }
 
     func notFound(_ context: PortalContext) throws -> Response {
