@@ -9,7 +9,8 @@ public struct Account: Sendable, Equatable {
     public var passwordHash: String
     public var disabled: Bool
     public var createdAt: Date
-    /// True when the account has a confirmed second factor.
+    /// True when the account has a confirmed second factor: an authenticator
+    /// app or a security key. Recovery codes alone do not count.
     public var mfaEnabled: Bool
 
     public init(id: String, username: String, passwordHash: String, disabled: Bool = false, createdAt: Date, mfaEnabled: Bool = false) {
@@ -145,6 +146,10 @@ public struct AuditEvent: Sendable, Equatable {
         case accountDisabled = "account_disabled"
         case accountEnabled = "account_enabled"
         case mfaReset = "mfa_reset"
+        case securityKeyAdded = "security_key_added"
+        case securityKeyRemoved = "security_key_removed"
+        case recoveryCodesGenerated = "recovery_codes_generated"
+        case recoveryCodeUsed = "recovery_code_used"
     }
 
     public var id: String
@@ -174,5 +179,67 @@ public struct AuditEvent: Sendable, Equatable {
         self.appPasswordID = appPasswordID
         self.clientIP = clientIP
         self.at = at
+    }
+}
+
+/// A registered security key or platform authenticator (WebAuthn).
+public struct SecurityKey: Sendable, Equatable {
+    /// The credential id the authenticator chose.
+    public var credentialID: Data
+    public var accountID: String
+    public var name: String
+    /// The COSE public key, as registered.
+    public var publicKey: Data
+    public var algorithm: Int
+    public var signCount: UInt32
+    public var createdAt: Date
+    public var lastUsedAt: Date?
+
+    public init(credentialID: Data, accountID: String, name: String, publicKey: Data, algorithm: Int, signCount: UInt32,
+                createdAt: Date, lastUsedAt: Date? = nil) {
+        self.credentialID = credentialID
+        self.accountID = accountID
+        self.name = name
+        self.publicKey = publicKey
+        self.algorithm = algorithm
+        self.signCount = signCount
+        self.createdAt = createdAt
+        self.lastUsedAt = lastUsedAt
+    }
+}
+
+/// A WebAuthn challenge the server issued: single use, short-lived.
+public struct Challenge: Sendable, Equatable {
+    public enum Purpose: String, Sendable { case registration, authentication }
+
+    public var id: String
+    public var accountID: String
+    public var purpose: Purpose
+    public var bytes: Data
+    public var expiresAt: Date
+
+    public init(id: String, accountID: String, purpose: Purpose, bytes: Data, expiresAt: Date) {
+        self.id = id
+        self.accountID = accountID
+        self.purpose = purpose
+        self.bytes = bytes
+        self.expiresAt = expiresAt
+    }
+}
+
+/// One recovery code as stored: a salted keyed hash, never the code.
+public struct RecoveryCodeRecord: Sendable, Equatable {
+    public var id: String
+    public var accountID: String
+    public var salt: Data
+    public var hash: Data
+    public var usedAt: Date?
+
+    public init(id: String, accountID: String, salt: Data, hash: Data, usedAt: Date? = nil) {
+        self.id = id
+        self.accountID = accountID
+        self.salt = salt
+        self.hash = hash
+        self.usedAt = usedAt
     }
 }

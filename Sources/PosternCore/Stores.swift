@@ -75,6 +75,35 @@ public protocol SessionStore: Sendable {
     func addSessionFailure(tokenDigest: Data) async throws -> Int
 }
 
+public protocol SecurityKeyStore: Sendable {
+    /// Stores a new key. Throws `StoreError.conflict("credential_id")` when the
+    /// credential id is registered already (to anyone).
+    func addSecurityKey(_ key: SecurityKey, audit: AuditEvent) async throws
+    /// The account's keys, oldest first.
+    func securityKeys(accountID: String) async throws -> [SecurityKey]
+    /// Records a successful use: the new counter, but only if it is higher
+    /// than the stored one (or both are zero). Returns false when it is not,
+    /// which signals a replay or a cloned authenticator.
+    func useSecurityKey(credentialID: Data, accountID: String, signCount: UInt32, at: Date) async throws -> Bool
+    /// Removes one. Returns false when it is not the account's.
+    func removeSecurityKey(credentialID: Data, accountID: String, audit: AuditEvent) async throws -> Bool
+    /// Keeps a challenge until `takeChallenge` consumes it.
+    func saveChallenge(_ challenge: Challenge) async throws
+    /// Deletes and returns the challenge if it is the account's, of this
+    /// purpose, and not expired, atomically: a challenge answers once.
+    func takeChallenge(id: String, accountID: String, purpose: Challenge.Purpose, now: Date) async throws -> Challenge?
+}
+
+public protocol RecoveryCodeStore: Sendable {
+    /// Replaces every recovery code of the account with `codes`.
+    func replaceRecoveryCodes(accountID: String, codes: [RecoveryCodeRecord], audit: AuditEvent) async throws
+    /// The account's codes not yet used.
+    func unusedRecoveryCodes(accountID: String) async throws -> [RecoveryCodeRecord]
+    /// Marks a code used if it is still unused, atomically. Returns whether
+    /// this call did it: of two concurrent uses, one wins.
+    func burnRecoveryCode(id: String, accountID: String, at: Date, audit: AuditEvent) async throws -> Bool
+}
+
 /// Secrets to be shown to their owner exactly once (a new app password after
 /// the redirect that follows its creation), sealed at rest.
 public protocol RevealStore: Sendable {
@@ -94,4 +123,5 @@ public protocol AuditStore: Sendable {
 }
 
 /// Everything Postern stores.
-public protocol PosternStore: AccountStore, TOTPStore, AppPasswordStore, SessionStore, RevealStore, AuditStore {}
+public protocol PosternStore: AccountStore, TOTPStore, AppPasswordStore, SessionStore, RevealStore, SecurityKeyStore,
+    RecoveryCodeStore, AuditStore {}

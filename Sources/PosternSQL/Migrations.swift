@@ -84,6 +84,28 @@ public enum Migrations {
                 """,
             ]
         },
+        Migration(version: 3, name: "security keys, challenges, recovery codes") { dialect in
+            let blob = dialect == "postgresql" ? "BYTEA" : "BLOB"
+            return [
+                """
+                CREATE TABLE security_keys (
+                    credential_id \(blob) PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL, public_key \(blob) NOT NULL, algorithm INTEGER NOT NULL, sign_count BIGINT NOT NULL,
+                    created_at BIGINT NOT NULL, last_used_at BIGINT)
+                """,
+                "CREATE INDEX security_keys_account ON security_keys (account_id)",
+                """
+                CREATE TABLE challenges (
+                    id TEXT PRIMARY KEY, account_id TEXT NOT NULL, purpose TEXT NOT NULL, bytes \(blob) NOT NULL, expires_at BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE recovery_codes (
+                    id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                    salt \(blob) NOT NULL, hash \(blob) NOT NULL, used_at BIGINT)
+                """,
+                "CREATE INDEX recovery_codes_account ON recovery_codes (account_id)",
+            ]
+        },
     ]
 
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }

@@ -13,10 +13,14 @@ public struct SQLStore: PosternStore {
 
     // MARK: - Accounts
 
+    /// MFA is on with a confirmed authenticator app or any security key.
+    static let mfaExpression = """
+        CASE WHEN EXISTS (SELECT 1 FROM totp_factors t WHERE t.account_id = a.id AND t.confirmed_at IS NOT NULL)
+          OR EXISTS (SELECT 1 FROM security_keys k WHERE k.account_id = a.id) THEN 1 ELSE 0 END AS mfa
+        """
+
     private static let accountColumns = """
-        a.id, a.username, a.password_hash, a.disabled, a.created_at,
-        CASE WHEN t.confirmed_at IS NULL THEN 0 ELSE 1 END AS mfa
-        FROM accounts a LEFT JOIN totp_factors t ON t.account_id = a.id AND t.confirmed_at IS NOT NULL
+        a.id, a.username, a.password_hash, a.disabled, a.created_at, \(mfaExpression) FROM accounts a
         """
 
     public func createAccount(_ account: Account, audit: AuditEvent) async throws {
@@ -151,10 +155,8 @@ public struct SQLStore: PosternStore {
     public func appPasswordWithAccount(digest: Data) async throws -> (AppPasswordRecord, Account)? {
         try await executor.read { db in
             guard let row = try await db.raw("""
-                SELECT p.*, a.username, a.password_hash, a.disabled, a.created_at AS account_created_at,
-                       CASE WHEN t.confirmed_at IS NULL THEN 0 ELSE 1 END AS mfa
+                SELECT p.*, a.username, a.password_hash, a.disabled, a.created_at AS account_created_at, \(unsafeRaw: Self.mfaExpression)
                 FROM app_passwords p JOIN accounts a ON a.id = p.account_id
-                LEFT JOIN totp_factors t ON t.account_id = a.id AND t.confirmed_at IS NOT NULL
                 WHERE p.digest = \(bind: digest)
                 """).first() else { return nil }
             let record = try Self.appPassword(row)
@@ -315,6 +317,112 @@ public struct SQLStore: PosternStore {
             return try await db.raw("""
                 DELETE FROM reveals WHERE id = \(bind: id) AND session_digest = \(bind: sessionDigest) RETURNING sealed
                 """).first()?.decode(column: "sealed", as: Data.self)
+        }
+    }
+
+    // MARK: - Security keys
+
+    public func addSecurityKey(_ key: SecurityKey, audit: AuditEvent) async throws {
+        try await executor.write { db in
+            try await db.raw("""
+                INSERT INTO security_keys (credential_id, account_id, name, public_key, algorithm, sign_count, created_at)
+                VALUES (\(bind: key.credentialID), \(bind: key.accountID), \(bind: key.name), \(bind: key.publicKey), \(bind: key.algorithm),
+                        \(bind: Int64(key.signCount)), \(bind: key.createdAt.millis))
+                """).run()
+            try await Self.insert([audit], db)
+        }
+    }
+
+    public func securityKeys(accountID: String) async throws -> [SecurityKey] {
+        try await executor.read { db in
+            try await db.raw("SELECT * FROM security_keys WHERE account_id = \(bind: accountID) ORDER BY created_at, name").all().map { row in
+                SecurityKey(credentialID: try row.decode(column: "credential_id", as: Data.self),
+                            accountID: try row.decode(column: "account_id", as: String.self),
+                            name: try row.decode(column: "name", as: String.self),
+                            publicKey: try row.decode(column: "public_key", as: Data.self),
+                            algorithm: try row.decode(column: "algorithm", as: Int.self),
+                            signCount: UInt32(clamping: try row.decode(column: "sign_count", as: Int64.self)),
+                            createdAt: Date(millis: try row.decode(column: "created_at", as: Int64.self)),
+                            lastUsedAt: try row.decode(column: "last_used_at", as: Int64?.self).map(Date.init(millis:)))
+            }
+        }
+    }
+
+    public func useSecurityKey(credentialID: Data, accountID: String, signCount: UInt32, at: Date) async throws -> Bool {
+        try await executor.write { db in
+            try await db.raw("""
+                UPDATE security_keys SET sign_count = \(bind: Int64(signCount)), last_used_at = \(bind: at.millis)
+                WHERE credential_id = \(bind: credentialID) AND account_id = \(bind: accountID)
+                  AND (sign_count < \(bind: Int64(signCount)) OR (sign_count = 0 AND \(bind: Int64(signCount)) = 0))
+                RETURNING account_id
+                """).first() != nil
+        }
+    }
+
+    public func removeSecurityKey(credentialID: Data, accountID: String, audit: AuditEvent) async throws -> Bool {
+        try await executor.write { db in
+            let done = try await db.raw("""
+                DELETE FROM security_keys WHERE credential_id = \(bind: credentialID) AND account_id = \(bind: accountID) RETURNING account_id
+                """).first() != nil
+            if done { try await Self.insert([audit], db) }
+            return done
+        }
+    }
+
+    public func saveChallenge(_ challenge: Challenge) async throws {
+        try await executor.write { db in
+            try await db.raw("DELETE FROM challenges WHERE expires_at <= \(bind: Date().millis)").run()
+            try await db.raw("""
+                INSERT INTO challenges (id, account_id, purpose, bytes, expires_at)
+                VALUES (\(bind: challenge.id), \(bind: challenge.accountID), \(bind: challenge.purpose.rawValue), \(bind: challenge.bytes),
+                        \(bind: challenge.expiresAt.millis))
+                """).run()
+        }
+    }
+
+    public func takeChallenge(id: String, accountID: String, purpose: Challenge.Purpose, now: Date) async throws -> Challenge? {
+        try await executor.write { db in
+            guard let row = try await db.raw("""
+                DELETE FROM challenges WHERE id = \(bind: id) AND account_id = \(bind: accountID) AND purpose = \(bind: purpose.rawValue)
+                RETURNING *
+                """).first() else { return nil }
+            let challenge = Challenge(id: id, accountID: accountID, purpose: purpose, bytes: try row.decode(column: "bytes", as: Data.self),
+                                      expiresAt: Date(millis: try row.decode(column: "expires_at", as: Int64.self)))
+            return challenge.expiresAt > now ? challenge : nil
+        }
+    }
+
+    // MARK: - Recovery codes
+
+    public func replaceRecoveryCodes(accountID: String, codes: [RecoveryCodeRecord], audit: AuditEvent) async throws {
+        try await executor.write { db in
+            try await db.raw("DELETE FROM recovery_codes WHERE account_id = \(bind: accountID)").run()
+            for code in codes {
+                try await db.raw("""
+                    INSERT INTO recovery_codes (id, account_id, salt, hash) VALUES (\(bind: code.id), \(bind: accountID), \(bind: code.salt), \(bind: code.hash))
+                    """).run()
+            }
+            try await Self.insert([audit], db)
+        }
+    }
+
+    public func unusedRecoveryCodes(accountID: String) async throws -> [RecoveryCodeRecord] {
+        try await executor.read { db in
+            try await db.raw("SELECT * FROM recovery_codes WHERE account_id = \(bind: accountID) AND used_at IS NULL ORDER BY id").all().map { row in
+                RecoveryCodeRecord(id: try row.decode(column: "id", as: String.self), accountID: accountID,
+                                   salt: try row.decode(column: "salt", as: Data.self), hash: try row.decode(column: "hash", as: Data.self))
+            }
+        }
+    }
+
+    public func burnRecoveryCode(id: String, accountID: String, at: Date, audit: AuditEvent) async throws -> Bool {
+        try await executor.write { db in
+            let done = try await db.raw("""
+                UPDATE recovery_codes SET used_at = \(bind: at.millis) WHERE id = \(bind: id) AND account_id = \(bind: accountID) AND used_at IS NULL
+                RETURNING id
+                """).first() != nil
+            if done { try await Self.insert([audit], db) }
+            return done
         }
     }
 

@@ -276,6 +276,80 @@ struct StoreContractTests {
         }
     }
 
+    // MARK: - Security keys and recovery codes
+
+    @Test("security keys: unique credential ids, MFA on while one exists, counters only grow", arguments: StoreKind.allCases)
+    func securityKeys(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account(), bob = Fixture.account("bob@example.org")
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id))
+            try await store.createAccount(bob, audit: Fixture.audit(bob.id))
+            let key = SecurityKey(credentialID: Data([1, 2, 3]), accountID: alice.id, name: "YubiKey", publicKey: Data([9]), algorithm: -7,
+                                  signCount: 5, createdAt: Fixture.t0)
+            try await store.addSecurityKey(key, audit: Fixture.audit(alice.id, .securityKeyAdded))
+            #expect(try await store.securityKeys(accountID: alice.id) == [key])
+            #expect(try await store.account(id: alice.id)?.mfaEnabled == true, "a key alone turns MFA on")
+            await #expect(throws: StoreError.self) {
+                try await store.addSecurityKey(SecurityKey(credentialID: Data([1, 2, 3]), accountID: bob.id, name: "Copy", publicKey: Data([9]),
+                                                           algorithm: -7, signCount: 0, createdAt: Fixture.t0), audit: Fixture.audit(bob.id))
+            }
+            #expect(try await !store.useSecurityKey(credentialID: key.credentialID, accountID: alice.id, signCount: 5, at: Fixture.t0))
+            #expect(try await !store.useSecurityKey(credentialID: key.credentialID, accountID: alice.id, signCount: 4, at: Fixture.t0))
+            #expect(try await !store.useSecurityKey(credentialID: key.credentialID, accountID: bob.id, signCount: 9, at: Fixture.t0))
+            #expect(try await store.useSecurityKey(credentialID: key.credentialID, accountID: alice.id, signCount: 6, at: Fixture.t0))
+            #expect(try await store.securityKeys(accountID: alice.id).first?.lastUsedAt == Fixture.t0)
+            #expect(try await !store.removeSecurityKey(credentialID: key.credentialID, accountID: bob.id, audit: Fixture.audit(bob.id)))
+            #expect(try await store.removeSecurityKey(credentialID: key.credentialID, accountID: alice.id, audit: Fixture.audit(alice.id)))
+            #expect(try await store.account(id: alice.id)?.mfaEnabled == false)
+            let zero = SecurityKey(credentialID: Data([7]), accountID: alice.id, name: "Counterless", publicKey: Data([9]), algorithm: -7,
+                                   signCount: 0, createdAt: Fixture.t0)
+            try await store.addSecurityKey(zero, audit: Fixture.audit(alice.id))
+            #expect(try await store.useSecurityKey(credentialID: zero.credentialID, accountID: alice.id, signCount: 0, at: Fixture.t0),
+                    "an authenticator without a counter reports zero every time")
+        }
+    }
+
+    @Test("challenges answer once, for their account and purpose, before they expire", arguments: StoreKind.allCases)
+    func challenges(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let challenge = Challenge(id: "c1", accountID: "a", purpose: .registration, bytes: Data(Secrets.randomBytes(32)),
+                                      expiresAt: Fixture.t0.addingTimeInterval(300))
+            try await store.saveChallenge(challenge)
+            #expect(try await store.takeChallenge(id: "c1", accountID: "b", purpose: .registration, now: Fixture.t0) == nil)
+            #expect(try await store.takeChallenge(id: "c1", accountID: "a", purpose: .authentication, now: Fixture.t0) == nil)
+            #expect(try await store.takeChallenge(id: "c1", accountID: "a", purpose: .registration, now: Fixture.t0) == challenge)
+            #expect(try await store.takeChallenge(id: "c1", accountID: "a", purpose: .registration, now: Fixture.t0) == nil)
+            try await store.saveChallenge(Challenge(id: "c2", accountID: "a", purpose: .authentication, bytes: Data([1]),
+                                                    expiresAt: Fixture.t0.addingTimeInterval(300)))
+            #expect(try await store.takeChallenge(id: "c2", accountID: "a", purpose: .authentication, now: Fixture.t0.addingTimeInterval(301)) == nil)
+        }
+    }
+
+    @Test("recovery codes: replaced as a set, each burned once even under concurrency", arguments: StoreKind.allCases)
+    func recoveryCodes(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id))
+            let first = (0..<10).map { RecoveryCodeRecord(id: "old\($0)", accountID: alice.id, salt: Data([UInt8($0)]), hash: Data([1])) }
+            try await store.replaceRecoveryCodes(accountID: alice.id, codes: first, audit: Fixture.audit(alice.id))
+            let second = (0..<10).map { RecoveryCodeRecord(id: "new\($0)", accountID: alice.id, salt: Data([UInt8($0)]), hash: Data([2])) }
+            try await store.replaceRecoveryCodes(accountID: alice.id, codes: second, audit: Fixture.audit(alice.id))
+            #expect(try await store.unusedRecoveryCodes(accountID: alice.id).map(\.id) == second.map(\.id))
+            #expect(try await store.account(id: alice.id)?.mfaEnabled == false, "recovery codes alone are not MFA")
+            let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<12 {
+                    group.addTask { try await store.burnRecoveryCode(id: "new3", accountID: alice.id, at: Fixture.t0, audit: Fixture.audit(alice.id)) }
+                }
+                var count = 0
+                for try await won in group where won { count += 1 }
+                return count
+            }
+            #expect(wins == 1)
+            #expect(try await store.unusedRecoveryCodes(accountID: alice.id).count == 9)
+            #expect(try await !store.burnRecoveryCode(id: "old1", accountID: alice.id, at: Fixture.t0, audit: Fixture.audit(alice.id)))
+        }
+    }
+
     // MARK: - Schema
 
     @Test("migrations: re-running is a no-op, a newer schema and another key are refused", arguments: StoreKind.allCases)
