@@ -30,6 +30,7 @@ let package = Package(
         .target(
             name: "PosternCore",
             dependencies: [
+                "PosternWebAuthn",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
@@ -42,6 +43,11 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ]
+        ),
+        // Test helpers (a software WebAuthn authenticator). Tests only.
+        .target(
+            name: "PosternTestSupport",
+            dependencies: ["PosternWebAuthn", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // Draws QR codes. No dependencies.
         .target(name: "PosternQR"),
@@ -116,7 +122,7 @@ let package = Package(
         .testTarget(name: "PosternQRTests", dependencies: ["PosternQR"]),
         .testTarget(
             name: "PosternWebAuthnTests",
-            dependencies: ["PosternWebAuthn", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["PosternWebAuthn", "PosternTestSupport", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "PosternStoreTests",
@@ -128,6 +134,7 @@ let package = Package(
                 "PosternCore", "PosternSQL", "PosternHTTP", "PosternApp",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                "PosternTestSupport", "PosternWebAuthn",
             ]
         ),
         .testTarget(

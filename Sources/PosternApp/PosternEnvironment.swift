@@ -72,7 +72,7 @@ public final class PosternEnvironment: Sendable {
             policy: AccountPolicy(signupOpen: config.signupOpen, appPasswordLimit: config.appPasswordLimit,
                                   sessionLifetime: config.sessionLifetime, totpIssuer: config.totpIssuer,
                                   portalIdleTimeout: config.portalIdleTimeout, reauthenticationWindow: config.reauthWindow),
-            clock: clock)
+            clock: clock, webAuthn: WebAuthnSettings(publicURL: config.publicURL, name: config.totpIssuer))
         let authenticator = ProtocolAuthenticator(
             store: store, hasher: hasher, keys: keys,
             cache: VerifiedPasswordCache(key: keys.passwordCacheKey, ttl: config.passwordCacheTTL),

@@ -26,6 +26,12 @@ public struct AccountPolicy: Sendable {
     }
 }
 
+/// The API's answer to a sign-in.
+public enum APISignIn: Sendable {
+    case signedIn(token: String, session: Session)
+    case secondFactorRequired(methods: [String], mfaToken: String, webauthn: WebAuthnOptions?)
+}
+
 /// Where a sign-in stands after the password was checked.
 public enum SignInStep: Sendable {
     case signedIn(token: String, session: Session)
@@ -57,15 +63,17 @@ public struct AccountService: Sendable {
     public let policy: AccountPolicy
     let clock: Clock
     let totp = TOTPVerifier()
+    let webAuthn: WebAuthnSettings
 
     public init(store: any PosternStore, hasher: any PasswordHasher, keys: KeyRing, passwordPolicy: PasswordPolicy,
-                policy: AccountPolicy, clock: Clock = .system) {
+                policy: AccountPolicy, clock: Clock = .system, webAuthn: WebAuthnSettings = WebAuthnSettings(publicURL: "http://localhost:8080")) {
         self.store = store
         self.hasher = hasher
         self.keys = keys
         self.passwordPolicy = passwordPolicy
         self.policy = policy
         self.clock = clock
+        self.webAuthn = webAuthn
     }
 
     // MARK: - Accounts
@@ -167,18 +175,55 @@ public struct AccountService: Sendable {
         return (token, session)
     }
 
-    /// Signs in to the API in one request: the account password, plus a TOTP
-    /// code when MFA is on (`otpRequired` when it is missing or wrong).
-    public func signIn(username: String, password: String, otp: String?, clientIP: String?) async throws -> (token: String, session: Session) {
+    /// Signs in to the API: the account password, plus — when MFA is on — a
+    /// TOTP code or a recovery code. Without a usable second factor the answer
+    /// is a short-lived, single-use `mfa_token` to finish with a security key
+    /// (or to retry), the methods the account has, and key request options.
+    public func signInForAPI(username: String, password: String, otp: String?, recoveryCode: String?,
+                             clientIP: String?) async throws -> APISignIn {
         let account = try await checkPassword(username: username, password: password, clientIP: clientIP)
         if account.mfaEnabled {
-            guard let otp, !otp.isEmpty, try await consumeTOTP(account: account, code: otp) else {
-                await recordSignInDenial(account, reason: otp == nil ? "otp_required" : "invalid_otp", clientIP: clientIP)
-                throw PosternError.otpRequired
+            var passed = false
+            if let otp, !otp.isEmpty { passed = try await consumeTOTP(account: account, code: otp) }
+            if !passed, let recoveryCode, !recoveryCode.isEmpty { passed = try await consumeRecoveryCode(account: account, code: recoveryCode) }
+            guard passed else {
+                if otp != nil || recoveryCode != nil { await recordSignInDenial(account, reason: "invalid_second_factor", clientIP: clientIP) }
+                let (token, _) = try await openSession(account: account, kind: .api, stage: .secondFactor, lifetime: policy.secondFactorWindow,
+                                                       clientIP: clientIP, reason: "password")
+                return .secondFactorRequired(methods: try await secondFactorMethods(account: account), mfaToken: token,
+                                             webauthn: try await beginKeyAssertion(account: account))
             }
         }
-        return try await openSession(account: account, kind: .api, stage: .full, lifetime: policy.sessionLifetime, clientIP: clientIP,
-                                     reason: account.mfaEnabled ? "password+totp" : "password")
+        let (token, session) = try await openSession(account: account, kind: .api, stage: .full, lifetime: policy.sessionLifetime,
+                                                     clientIP: clientIP, reason: account.mfaEnabled ? "password+second_factor" : "password")
+        return .signedIn(token: token, session: session)
+    }
+
+    /// `signInForAPI` for callers that only have a TOTP code: throws
+    /// `otpRequired` when the second factor is missing or wrong.
+    public func signIn(username: String, password: String, otp: String?, clientIP: String?) async throws -> (token: String, session: Session) {
+        switch try await signInForAPI(username: username, password: password, otp: otp, recoveryCode: nil, clientIP: clientIP) {
+        case .signedIn(let token, let session): return (token, session)
+        case .secondFactorRequired: throw PosternError.otpRequired
+        }
+    }
+
+    /// Finishes a sign-in with a security key: the pending sign-in behind
+    /// `pendingToken` (an API `mfa_token` or the portal's pending cookie) and
+    /// an assertion from one of the account's keys. The pending token is used
+    /// once; the new session has the pending one's kind.
+    public func completeSignInWithKey(pendingToken: String, credentialID: [UInt8], clientDataJSON: [UInt8], authenticatorData: [UInt8],
+                                      signature: [UInt8], clientIP: String?) async throws -> (token: String, session: Session) {
+        let digest = Secrets.tokenDigest(pendingToken)
+        guard let (pending, account) = try await pendingSession(token: pendingToken) else { throw PosternError.invalidCredentials }
+        guard try await verifyKeyAssertion(account: account, credentialID: credentialID, clientDataJSON: clientDataJSON,
+                                           authenticatorData: authenticatorData, signature: signature) else {
+            await recordSignInDenial(account, reason: "security_key_rejected", clientIP: clientIP)
+            throw PosternError.invalidCredentials
+        }
+        guard try await store.takeSession(tokenDigest: digest, now: clock.now) != nil else { throw PosternError.invalidCredentials }
+        return try await openSession(account: account, kind: pending.kind, stage: .full, lifetime: policy.sessionLifetime, clientIP: clientIP,
+                                     reason: "password+security_key")
     }
 
     /// The portal's first step: checks the password and either signs in, or,
@@ -197,21 +242,27 @@ public struct AccountService: Sendable {
 
     /// The account waiting for a second factor behind `token`, or nil.
     public func pendingSignIn(token: String) async throws -> Account? {
+        try await pendingSession(token: token)?.1
+    }
+
+    func pendingSession(token: String) async throws -> (Session, Account)? {
         guard token.utf8.count <= 128,
               let session = try await store.session(tokenDigest: Secrets.tokenDigest(token), now: clock.now),
               session.stage == .secondFactor, let account = try await store.account(id: session.accountID), !account.disabled
         else { return nil }
-        return account
+        return (session, account)
     }
 
     /// The portal's second step. On a right code the pending session is
     /// consumed and a new one opened (a new id: the session is rotated). After
     /// `secondFactorAttempts` wrong codes the pending session is ended and the
     /// user must start again (`invalidCredentials`).
-    public func completeSignIn(pendingToken: String, otp: String, clientIP: String?) async throws -> (token: String, session: Session) {
+    public func completeSignIn(pendingToken: String, otp: String, recoveryCode: String? = nil, clientIP: String?) async throws -> (token: String, session: Session) {
         let digest = Secrets.tokenDigest(pendingToken)
         guard let account = try await pendingSignIn(token: pendingToken) else { throw PosternError.invalidCredentials }
-        guard try await consumeTOTP(account: account, code: otp) else {
+        var passed = !otp.isEmpty ? try await consumeTOTP(account: account, code: otp) : false
+        if !passed, let recoveryCode, !recoveryCode.isEmpty { passed = try await consumeRecoveryCode(account: account, code: recoveryCode) }
+        guard passed else {
             await recordSignInDenial(account, reason: "invalid_otp", clientIP: clientIP)
             if try await store.addSessionFailure(tokenDigest: digest) >= policy.secondFactorAttempts {
                 try await store.deleteSession(tokenDigest: digest, audit: nil)

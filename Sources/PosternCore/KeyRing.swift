@@ -10,6 +10,7 @@ public struct KeyRing: Sendable {
     public let passwordCacheKey: SymmetricKey
     public let secretBoxKey: SymmetricKey
     public let csrfKey: SymmetricKey
+    public let recoveryCodeKey: SymmetricKey
     /// A public fingerprint of the server key, safe to store and show.
     public let fingerprint: String
 
@@ -23,6 +24,7 @@ public struct KeyRing: Sendable {
         passwordCacheKey = derive("verified-password cache")
         secretBoxKey = derive("secret box")
         csrfKey = derive("csrf")
+        recoveryCodeKey = derive("recovery code")
         let print = HKDF<SHA256>.deriveKey(inputKeyMaterial: master, info: Data("postern key fingerprint v1".utf8), outputByteCount: 16)
         fingerprint = print.withUnsafeBytes { Base32.encode($0).lowercased() }
     }

@@ -19,6 +19,9 @@ public enum PosternError: Error, Equatable, Sendable {
     case invalidExpiry
     case notFound
     case invalidRequest(String)
+    case securityKeyRejected
+    case securityKeyTaken
+    case reauthenticationRequired
 
     public var code: String {
         switch self {
@@ -39,6 +42,9 @@ public enum PosternError: Error, Equatable, Sendable {
         case .invalidExpiry: "invalid_expires_at"
         case .notFound: "not_found"
         case .invalidRequest: "invalid_request"
+        case .securityKeyRejected: "security_key_rejected"
+        case .securityKeyTaken: "security_key_taken"
+        case .reauthenticationRequired: "reauthentication_required"
         }
     }
 
@@ -61,6 +67,9 @@ public enum PosternError: Error, Equatable, Sendable {
         case .invalidExpiry: "expires_at must be a future date-time in ISO 8601 form, such as 2027-01-31T00:00:00Z."
         case .notFound: "Not found."
         case .invalidRequest(let reason): reason
+        case .securityKeyRejected: "The security key's answer could not be verified. Try again."
+        case .securityKeyTaken: "That security key is already registered."
+        case .reauthenticationRequired: "This change needs a recent sign-in. Sign in again to confirm it's you."
         }
     }
 }

@@ -43,7 +43,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .invalidCredentials, .otpRequired: .unauthorized
         case .notFound: .notFound
         case .appPasswordLimit: .conflict
-        case .totpNotPending, .totpNotEnabled: .conflict
+        case .totpNotPending, .totpNotEnabled, .securityKeyTaken: .conflict
+        case .reauthenticationRequired: .forbidden
         default: .badRequest
         }
         return APIError(status, error.code, error.message)
@@ -92,6 +93,13 @@ public enum JSONBody {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }()
+
+    /// For bodies whose shape is dynamic (WebAuthn options): a JSON object.
+    public static func object(_ status: HTTPResponse.Status, _ body: [String: Any]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
 
     public static func response(_ status: HTTPResponse.Status, _ body: some Encodable, headers: HTTPFields = [:]) -> Response {
         let data = (try? encoder.encode(body)) ?? Data("{}".utf8)

@@ -17,6 +17,55 @@ public struct UserAPI: Sendable {
         let username: String
         let password: String
         let otp: String?
+        let recoveryCode: String?
+    }
+
+    /// WebAuthn Level 3 `RegistrationResponseJSON` / `AuthenticationResponseJSON`:
+    /// the fields a relying party reads, base64url.
+    struct PublicKeyCredentialJSON: Decodable {
+        struct Response: Decodable {
+            let clientDataJSON: String
+            let attestationObject: String?
+            let authenticatorData: String?
+            let signature: String?
+        }
+        let id: String
+        let rawId: String?
+        let type: String
+        let response: Response
+
+        func bytes(_ text: String?, _ field: String) throws -> [UInt8] {
+            guard let text, text.utf8.count <= 64 * 1024, let data = Base64URL.decode(text) else {
+                throw APIError(.badRequest, "invalid_credential", "credential.\(field) must be base64url.")
+            }
+            return Array(data)
+        }
+
+        func checkType() throws {
+            guard type == "public-key" else { throw APIError(.badRequest, "invalid_credential", "credential.type must be \"public-key\".") }
+        }
+    }
+
+    struct KeyRegistration: Decodable {
+        let name: String
+        let credential: PublicKeyCredentialJSON
+    }
+
+    struct KeySignIn: Decodable {
+        let mfaToken: String
+        let credential: PublicKeyCredentialJSON
+    }
+
+    struct KeyInfo: Encodable {
+        let key: SecurityKey
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(Base64URL.encode(key.credentialID), forKey: .id)
+            try c.encode(key.name, forKey: .name)
+            try c.encode(key.createdAt, forKey: .createdAt)
+            try c.encode(key.lastUsedAt, forKey: .lastUsedAt)
+        }
+        enum CodingKeys: CodingKey { case id, name, createdAt, lastUsedAt }
     }
 
     struct CreatedAccount: Encodable {
@@ -121,8 +170,26 @@ public struct UserAPI: Sendable {
         }
         api.post("sessions") { request, context in
             let body = try await JSONBody.decode(Credentials.self, from: request)
-            let (token, session) = try await accounts.signIn(username: body.username, password: body.password, otp: body.otp,
-                                                             clientIP: context.peerAddress)
+            switch try await accounts.signInForAPI(username: body.username, password: body.password, otp: body.otp,
+                                                   recoveryCode: body.recoveryCode, clientIP: context.peerAddress) {
+            case .signedIn(let token, let session):
+                return JSONBody.response(.created, CreatedSession(token: token, expiresAt: session.expiresAt))
+            case .secondFactorRequired(let methods, let mfaToken, let webauthn):
+                var answer: [String: Any] = ["error": PosternError.otpRequired.code, "message": PosternError.otpRequired.message,
+                                             "methods": methods, "mfa_token": mfaToken]
+                if let webauthn { answer["webauthn"] = webauthn }
+                return JSONBody.object(.unauthorized, answer)
+            }
+        }
+        api.post("sessions/webauthn") { request, context in
+            let body = try await JSONBody.decode(KeySignIn.self, from: request)
+            try body.credential.checkType()
+            let (token, session) = try await accounts.completeSignInWithKey(
+                pendingToken: body.mfaToken, credentialID: try body.credential.bytes(body.credential.rawId ?? body.credential.id, "rawId"),
+                clientDataJSON: try body.credential.bytes(body.credential.response.clientDataJSON, "response.clientDataJSON"),
+                authenticatorData: try body.credential.bytes(body.credential.response.authenticatorData, "response.authenticatorData"),
+                signature: try body.credential.bytes(body.credential.response.signature, "response.signature"),
+                clientIP: context.peerAddress)
             return JSONBody.response(.created, CreatedSession(token: token, expiresAt: session.expiresAt))
         }
 
@@ -154,6 +221,33 @@ public struct UserAPI: Sendable {
             let body = try await JSONBody.decode(PasswordAndCode.self, from: request)
             try await accounts.disableTOTP(account: context.account, password: body.password, code: body.code)
             return Self.noContent
+        }
+        signedIn.post("mfa/webauthn/registrations") { _, context in
+            JSONBody.object(.ok, try await accounts.beginKeyRegistration(account: context.account))
+        }
+        signedIn.post("mfa/webauthn/registrations/finish") { request, context in
+            let body = try await JSONBody.decode(KeyRegistration.self, from: request)
+            try body.credential.checkType()
+            let key = try await accounts.finishKeyRegistration(
+                account: context.account, name: body.name,
+                clientDataJSON: try body.credential.bytes(body.credential.response.clientDataJSON, "response.clientDataJSON"),
+                attestationObject: try body.credential.bytes(body.credential.response.attestationObject, "response.attestationObject"))
+            return JSONBody.response(.created, KeyInfo(key: key))
+        }
+        signedIn.get("mfa/webauthn") { _, context in
+            JSONBody.response(.ok, try await accounts.securityKeys(account: context.account).map(KeyInfo.init))
+        }
+        signedIn.delete("mfa/webauthn/:id") { _, context in
+            guard let id = Base64URL.decode(try context.parameters.require("id")) else { throw PosternError.notFound }
+            try await accounts.removeSecurityKey(account: context.account, session: context.session, credentialID: id)
+            return Self.noContent
+        }
+        signedIn.post("mfa/recovery-codes") { _, context in
+            guard !accounts.needsReauthentication(context.session) else { throw PosternError.reauthenticationRequired }
+            return JSONBody.object(.ok, ["codes": try await accounts.generateRecoveryCodes(account: context.account)])
+        }
+        signedIn.get("mfa/recovery-codes") { _, context in
+            JSONBody.object(.ok, ["remaining": try await accounts.remainingRecoveryCodes(account: context.account)])
         }
         signedIn.get("app-passwords") { _, context in
             let records = try await accounts.listAppPasswords(account: context.account)

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Testing
 @testable import PosternWebAuthn
+import PosternTestSupport
 
 func hex(_ text: String) -> [UInt8] {
     var bytes: [UInt8] = []
@@ -14,10 +15,6 @@ func hex(_ text: String) -> [UInt8] {
     return bytes
 }
 
-func b64url(_ bytes: [UInt8]) -> String {
-    Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-        .replacingOccurrences(of: "=", with: "")
-}
 
 /// W3C Web Authentication Level 3, §16.2 "ES256 Credential with No
 /// Attestation" (RP ID example.org, origin https://example.org), as the
@@ -43,67 +40,6 @@ enum W3CVector {
         + "79617630314167222c226f726967696e223a2268747470733a2f2f6578616d706c652e6f7267222c2263726f73734f726967696e223a66616c73657d")
     static let assertionSignature = hex(
         "3046022100f50a4e2e4409249c4a853ba361282f09841df4dd4547a13a87780218deffcd380221008480ac0f0b93538174f575bf11a1dd5d78c6e486013f937295ea13653e331e87")
-}
-
-/// A software authenticator: its own key, CBOR and signatures.
-struct SoftAuthenticator {
-    enum Key { case p256(P256.Signing.PrivateKey), ed25519(Curve25519.Signing.PrivateKey) }
-
-    var key: Key = .p256(P256.Signing.PrivateKey())
-    var credentialID = Array((0..<32).map { UInt8($0) })
-    var counter: UInt32 = 0
-    var rpID = "example.org"
-    var origin = "https://example.org"
-
-    var coseKey: [UInt8] {
-        switch key {
-        case .p256(let k):
-            let point = Array(k.publicKey.x963Representation)
-            return CBOREncoder.encode(.map([(.int(1), .int(2)), (.int(3), .int(-7)), (.int(-1), .int(1)),
-                                            (.int(-2), .bytes(Array(point[1...32]))), (.int(-3), .bytes(Array(point[33...64])))]))
-        case .ed25519(let k):
-            return CBOREncoder.encode(.map([(.int(1), .int(1)), (.int(3), .int(-8)), (.int(-1), .int(6)),
-                                            (.int(-2), .bytes(Array(k.publicKey.rawRepresentation)))]))
-        }
-    }
-
-    func sign(_ data: [UInt8]) -> [UInt8] {
-        switch key {
-        case .p256(let k): Array(try! k.signature(for: data).derRepresentation)
-        case .ed25519(let k): Array(try! k.signature(for: data))
-        }
-    }
-
-    func authData(flags: UInt8, withCredential: Bool) -> [UInt8] {
-        var out = Array(SHA256.hash(data: Data(rpID.utf8))) + [flags] + withUnsafeBytes(of: counter.bigEndian) { Array($0) }
-        if withCredential {
-            out += [UInt8](repeating: 7, count: 16) + [UInt8(credentialID.count >> 8), UInt8(credentialID.count & 0xFF)] + credentialID + coseKey
-        }
-        return out
-    }
-
-    func clientData(type: String, challenge: [UInt8], origin: String? = nil, crossOrigin: Bool = false) -> [UInt8] {
-        Array(#"{"type":"\#(type)","challenge":"\#(b64url(challenge))","origin":"\#(origin ?? self.origin)","crossOrigin":\#(crossOrigin)}"#.utf8)
-    }
-
-    /// A registration response: (clientDataJSON, attestationObject).
-    func register(challenge: [UInt8], flags: UInt8 = 0x45, format: String = "none", clientData: [UInt8]? = nil) -> ([UInt8], [UInt8]) {
-        let client = clientData ?? self.clientData(type: "webauthn.create", challenge: challenge)
-        let auth = authData(flags: flags, withCredential: true)
-        var statement = CBOR.map([])
-        if format == "packed" {
-            let alg: Int = if case .p256 = key { -7 } else { -8 }
-            statement = .map([(.text("alg"), .int(alg)), (.text("sig"), .bytes(sign(auth + Array(SHA256.hash(data: client)))))])
-        }
-        return (client, CBOREncoder.encode(.map([(.text("fmt"), .text(format)), (.text("attStmt"), statement), (.text("authData"), .bytes(auth))])))
-    }
-
-    /// An authentication response: (clientDataJSON, authenticatorData, signature).
-    func assert(challenge: [UInt8], flags: UInt8 = 0x05, clientData: [UInt8]? = nil) -> ([UInt8], [UInt8], [UInt8]) {
-        let client = clientData ?? self.clientData(type: "webauthn.get", challenge: challenge)
-        let auth = authData(flags: flags, withCredential: false)
-        return (client, auth, sign(auth + Array(SHA256.hash(data: client))))
-    }
 }
 
 @Suite("WebAuthn relying party")
