@@ -224,7 +224,7 @@ extension Postern {
         struct ResetMFA: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
                 commandName: "reset-mfa",
-                abstract: "Remove an account's second factors, for a user who lost them. Their app passwords keep working.")
+                abstract: "Remove an account's second factors (authenticator app, security keys) and recovery codes, for a user who lost them. Their app passwords keep working.")
             @OptionGroup var options: ConfigOptions
             @Argument var username: String
 

@@ -113,11 +113,17 @@ public struct AccountService: Sendable {
         if disabled { _ = try await store.deleteSessions(accountID: account.id, keeping: nil) }
     }
 
-    /// Removes every second factor, for a user who lost theirs. Administrators only.
+    /// Removes every second factor (authenticator app, security keys) and the
+    /// recovery codes, for a user who lost them. Administrators only.
     public func resetMFA(username: String) async throws {
         let account = try await account(username: username)
-        _ = try await store.deleteTOTP(accountID: account.id, audit: AuditEvent(accountID: account.id, kind: .mfaReset, result: "ok",
-                                                                                 reason: "admin", at: clock.now))
+        let now = clock.now
+        func event(_ reason: String) -> AuditEvent { AuditEvent(accountID: account.id, kind: .mfaReset, result: "ok", reason: reason, at: now) }
+        _ = try await store.deleteTOTP(accountID: account.id, audit: event("admin: authenticator app"))
+        for key in try await store.securityKeys(accountID: account.id) {
+            _ = try await store.removeSecurityKey(credentialID: key.credentialID, accountID: account.id, audit: event("admin: security key \(key.name)"))
+        }
+        try await store.replaceRecoveryCodes(accountID: account.id, codes: [], audit: event("admin: recovery codes"))
     }
 
     public func changePassword(account: Account, current: String, new: String, keepingSession: Data?) async throws {

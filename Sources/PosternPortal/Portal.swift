@@ -52,6 +52,8 @@ public struct Portal: Sendable {
         "revoked_all": "All app passwords were revoked.",
         "confirmed": "Thanks. You can make your change now.",
         "signed_out": "You have signed out.",
+        "key_added": "Your security key was added. You can now sign in with it.",
+        "key_removed": "The security key was removed.",
         "expired": "Please sign in again.",
     ]
 
@@ -75,7 +77,32 @@ public struct Portal: Sendable {
         router.post("/signin") { _, context in try await signIn(context) }
         router.get("/signin/verify") { request, context in
             guard let account = try await pendingAccount(request) else { return PortalViews.redirect("/signin") }
-            return try views.page("signin_verify", context: context, data: ["username": account.username])
+            return try await verifyPage(context, account)
+        }
+        router.post("/signin/verify/options") { request, _ in
+            guard let account = try await pendingAccount(request), let options = try await accounts.beginKeyAssertion(account: account) else {
+                return JSONBody.object(.unauthorized, ["message": "Your sign-in took too long. Start again.", "redirect": "/signin"])
+            }
+            return JSONBody.object(.ok, options)
+        }
+        router.post("/signin/verify/key") { request, context in
+            guard let token = CookiePolicy.parse(request.headers[.cookie])[cookies.pending] else {
+                return JSONBody.object(.unauthorized, ["message": "Your sign-in took too long. Start again.", "redirect": "/signin"])
+            }
+            let credential = try await JSONBody.decode(KeyCredentialBody.self, from: request).credential
+            do {
+                let (sessionToken, _) = try await accounts.completeSignInWithKey(
+                    pendingToken: token, credentialID: try credential.bytes(credential.rawId), clientDataJSON: try credential.bytes(credential.response.clientDataJSON),
+                    authenticatorData: try credential.bytes(credential.response.authenticatorData), signature: try credential.bytes(credential.response.signature),
+                    clientIP: context.peerAddress)
+                var response = JSONBody.object(.ok, ["redirect": "/security"])
+                for cookie in signedInCookies(sessionToken) + [cookies.clear(cookies.pending)] {
+                    response.headers.append(HTTPField(name: .setCookie, value: cookie))
+                }
+                return response
+            } catch PosternError.invalidCredentials {
+                return JSONBody.object(.unauthorized, ["message": "That security key could not be verified. Try again, or use another way to sign in."])
+            }
         }
         router.post("/signin/verify") { request, context in try await verifySecondFactor(request, context) }
         router.get("/signup") { _, context in
@@ -141,6 +168,49 @@ public struct Portal: Sendable {
                 try await accounts.disableTOTP(account: browser.account, password: context.field("password"), code: context.field("otp"))
                 return PortalViews.redirect("/security?done=mfa_off")
             }
+        }
+        router.post("/security/keys/options") { _, context in
+            guard let browser = context.browser else { return JSONBody.object(.unauthorized, ["redirect": "/signin?notice=expired"]) }
+            if accounts.needsReauthentication(browser.session) { return JSONBody.object(.forbidden, ["redirect": "/security/reauth"]) }
+            return JSONBody.object(.ok, try await accounts.beginKeyRegistration(account: browser.account))
+        }
+        router.post("/security/keys") { request, context in
+            guard let browser = context.browser else { return JSONBody.object(.unauthorized, ["redirect": "/signin?notice=expired"]) }
+            let body = try await JSONBody.decode(KeyRegistrationBody.self, from: request)
+            do {
+                _ = try await accounts.finishKeyRegistration(account: browser.account, name: body.name,
+                                                             clientDataJSON: try body.credential.bytes(body.credential.response.clientDataJSON),
+                                                             attestationObject: try body.credential.bytes(body.credential.response.attestationObject))
+                return JSONBody.object(.created, ["ok": true])
+            } catch let error as PosternError {
+                return JSONBody.object(.badRequest, ["message": error.message])
+            }
+        }
+        router.post("/security/keys/:id/remove") { _, context in
+            try await sensitive(context) { browser in
+                guard let id = Base64URL.decode(try context.parameters.require("id")) else { throw PosternError.notFound }
+                try await accounts.removeSecurityKey(account: browser.account, session: browser.session, credentialID: id)
+                return PortalViews.redirect("/security?done=key_removed")
+            }
+        }
+        router.post("/security/recovery-codes") { _, context in
+            try await sensitive(context) { browser in
+                let codes = try await accounts.generateRecoveryCodes(account: browser.account)
+                let id = try await accounts.stashReveal(codes.joined(separator: "\n"), session: browser.session)
+                return PortalViews.redirect("/security/recovery-codes/new/\(id)")
+            }
+        }
+        router.get("/security/recovery-codes/new/:id") { _, context in
+            guard let browser = context.browser else { return PortalViews.redirect("/signin") }
+            guard let stashed = try await accounts.takeReveal(id: try context.parameters.require("id"), session: browser.session) else {
+                return try views.page("recovery_codes", status: .gone, context: context, data: ["shown": false])
+            }
+            let codes = stashed.split(separator: "\n").map(String.init)
+            let text = "Postern recovery codes for \(browser.account.username)\n\n" + codes.joined(separator: "\n") + "\n"
+            return try views.page("recovery_codes", context: context, data: [
+                "shown": true, "codes": codes,
+                "download": text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "",
+            ])
         }
         router.post("/security/app-passwords") { _, context in
             try await sensitive(context) { browser in
@@ -226,8 +296,20 @@ public struct Portal: Sendable {
     func securityPage(_ context: PortalContext, _ account: Account, notice: String? = nil, error: String? = nil,
                       status: HTTPResponse.Status = .ok) async throws -> Response {
         let records = try await accounts.listAppPasswords(account: account)
+        let keys = try await accounts.securityKeys(account: account)
+        let methods = try await accounts.secondFactorMethods(account: account)
+        let codesRemaining = try await accounts.remainingRecoveryCodes(account: account)
         var data: [String: Any] = [
             "mfaOn": account.mfaEnabled,
+            "totpOn": methods.contains("totp"),
+            "hasKeys": !keys.isEmpty,
+            "keys": keys.map { key -> [String: Any] in
+                var item: [String: Any] = ["id": Base64URL.encode(key.credentialID), "name": key.name, "added": PortalViews.display(key.createdAt)]
+                if let used = key.lastUsedAt { item["lastUsed"] = PortalViews.display(used) }
+                return item
+            },
+            "hasCodes": codesRemaining > 0, "codesRemaining": codesRemaining, "oneCode": codesRemaining == 1,
+            "fewCodes": account.mfaEnabled && codesRemaining <= 3,
             "hasAppPasswords": !records.isEmpty,
             "appPasswords": records.map { record -> [String: Any] in
                 var item: [String: Any] = [
@@ -283,6 +365,14 @@ public struct Portal: Sendable {
         }
     }
 
+    func verifyPage(_ context: PortalContext, _ account: Account, error: String? = nil) async throws -> Response {
+        let methods = try await accounts.secondFactorMethods(account: account)
+        var data: [String: Any] = ["username": account.username, "hasTOTP": methods.contains("totp"), "hasKeys": methods.contains("webauthn"),
+                                   "hasCodes": methods.contains("recovery_code")]
+        if let error { data["error"] = error }
+        return try views.page("signin_verify", status: error == nil ? .ok : .unauthorized, context: context, data: data)
+    }
+
     func pendingAccount(_ request: Request) async throws -> Account? {
         guard let token = CookiePolicy.parse(request.headers[.cookie])[cookies.pending] else { return nil }
         return try await accounts.pendingSignIn(token: token)
@@ -293,12 +383,12 @@ public struct Portal: Sendable {
             return try signInPage(context, error: "Your sign-in took too long. Start again.", status: .unauthorized)
         }
         do {
-            let (sessionToken, _) = try await accounts.completeSignIn(pendingToken: token, otp: context.field("otp"), clientIP: context.peerAddress)
+            let (sessionToken, _) = try await accounts.completeSignIn(pendingToken: token, otp: context.field("otp"),
+                                                                      recoveryCode: context.form["recovery_code"]?.first, clientIP: context.peerAddress)
             return PortalViews.redirect("/security", cookies: signedInCookies(sessionToken) + [cookies.clear(cookies.pending)])
         } catch PosternError.invalidCode {
-            return try views.page("signin_verify", status: .unauthorized, context: context, data: [
-                "username": account.username, "error": "That code is not valid. Enter the code your app shows now.",
-            ])
+            return try await verifyPage(context, account, error: context.form["recovery_code"] != nil
+                ? "That recovery code is not valid, or was used already." : "That code is not valid. Enter the code your app shows now.")
         } catch PosternError.invalidCredentials {
             return try signInPage(context, username: account.username, error: "Too many wrong codes. Sign in again.",
                                   status: .unauthorized, cookies: [cookies.clear(cookies.pending)])
@@ -336,6 +426,7 @@ public struct Portal: Sendable {
         } catch let error as PosternError {
             let status: HTTPResponse.Status = switch error {
             case .invalidCredentials: .unauthorized
+            case .reauthenticationRequired: .forbidden
             case .appPasswordNameTaken, .appPasswordLimit, .totpAlreadyEnabled: .conflict
             case .notFound: .notFound
             default: .badRequest
@@ -373,6 +464,32 @@ struct PortalErrorMiddleware: RouterMiddleware {
             ])
         }
     }
+}
+
+/// The bodies the portal's script posts for security keys.
+struct KeyCredentialBody: Decodable {
+    struct Credential: Decodable {
+        struct Response: Decodable {
+            let clientDataJSON: String
+            let attestationObject: String?
+            let authenticatorData: String?
+            let signature: String?
+        }
+        let id: String
+        let rawId: String
+        let response: Response
+
+        func bytes(_ text: String?) throws -> [UInt8] {
+            guard let text, text.utf8.count <= 64 * 1024, let data = Base64URL.decode(text) else { throw PosternError.securityKeyRejected }
+            return Array(data)
+        }
+    }
+    let credential: Credential
+}
+
+struct KeyRegistrationBody: Decodable {
+    let name: String
+    let credential: KeyCredentialBody.Credential
 }
 
 extension PortalContext {

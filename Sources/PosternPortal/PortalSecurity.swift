@@ -90,6 +90,14 @@ struct BrowserSessionMiddleware: RouterMiddleware {
         // Browsers name the page a POST came from; only our own origin may post.
         if let origin = request.headers[.origin], origin != publicOrigin { return try forbidden(context) }
         if request.headers[HTTPField.Name("Sec-Fetch-Site")!] == "cross-site" { return try forbidden(context) }
+        // Script calls (the WebAuthn ones) send JSON and the token in a header;
+        // the handler reads the body itself.
+        if request.headers[.contentType]?.hasPrefix("application/json") == true {
+            guard !fresh, let seed = context.csrfSeed, let given = request.headers[HTTPField.Name("X-CSRF-Token")!],
+                  Secrets.constantTimeEquals(given, keys.csrfToken(seed: seed))
+            else { return try forbidden(context) }
+            return nil
+        }
         var body = request.body
         let buffer: ByteBuffer
         do {

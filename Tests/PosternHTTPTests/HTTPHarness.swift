@@ -35,7 +35,7 @@ struct Client: Sendable {
     func call(_ method: HTTPRequest.Method, _ path: String, body: String? = nil, token: String? = nil, headers extra: HTTPFields = [:]) async throws -> Reply {
         var headers = extra
         if let token { headers[.authorization] = "Bearer \(token)" }
-        if body != nil { headers[.contentType] = "application/json" }
+        if body != nil, headers[.contentType] == nil { headers[.contentType] = "application/json" }
         return try await client.execute(uri: path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
             Reply(status: response.status, headers: response.headers, body: Data(response.body.readableBytesView))
         }

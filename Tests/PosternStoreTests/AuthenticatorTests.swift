@@ -292,6 +292,20 @@ struct AccountServiceTests {
         #expect(stored == nil)
     }
 
+    @Test("an administrator's MFA reset removes the app, the keys and the recovery codes")
+    func resetMFA() async throws {
+        let h = try await CoreHarness()
+        defer { Task { await h.test.close() } }
+        let alice = try await h.accounts.createAccount(username: "alice@example.org", password: Self.password)
+        _ = try await h.enableTOTP(alice)
+        try await h.test.store.addSecurityKey(SecurityKey(credentialID: Data([1]), accountID: alice.id, name: "Key", publicKey: Data([2]), algorithm: -7,
+                                                          signCount: 0, createdAt: h.clock.now), audit: AuditEvent(accountID: alice.id, kind: .securityKeyAdded, result: "ok", at: h.clock.now))
+        _ = try await h.accounts.generateRecoveryCodes(account: alice)
+        try await h.accounts.resetMFA(username: "alice@example.org")
+        #expect(try await h.accounts.account(username: "alice@example.org").mfaEnabled == false)
+        #expect(try await h.accounts.secondFactorMethods(account: alice).isEmpty)
+    }
+
     @Test("the TOTP secret is stored sealed, never in the clear")
     func sealedAtRest() async throws {
         let h = try await CoreHarness()
