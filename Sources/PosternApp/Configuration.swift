@@ -33,6 +33,9 @@ import TOMLKit
 /// | `portal.idle_timeout` | `1800` | seconds without a request before a portal session ends |
 /// | `portal.reauth_window` | `600` | seconds after sign-in during which sensitive changes need no password |
 /// | `portal.templates_dir` | bundled | directory of Mustache templates, to reword pages without a rebuild |
+/// | `throttle.free_failures` | `5` | failures a source may make in 15 minutes before answers slow down |
+/// | `throttle.max_delay` | `8` | seconds, the longest delay before a refusal |
+/// | `throttle.account_failures_per_hour` | `100` | account-password failures per account per hour before unknown sources are refused |
 /// | `client.imap`, `client.pop3`, `client.smtp`, `client.xmpp` | public URL host, 993, 995, 587, 5222 | servers shown to users with a new app password |
 public struct PosternConfig: Sendable, Equatable {
     public var listen = HostAndPort(host: "127.0.0.1", port: 8080)
@@ -52,6 +55,7 @@ public struct PosternConfig: Sendable, Equatable {
     public var portalIdleTimeout: Double = 1800
     public var reauthWindow: Double = 600
     public var templatesDirectory: String?
+    public var throttle = ThrottlePolicy()
     /// host:port per protocol; nil host means the public URL's host.
     public var clientIMAP = HostAndPort(host: "", port: 993)
     public var clientPOP3 = HostAndPort(host: "", port: 995)
@@ -68,6 +72,7 @@ public struct PosternConfig: Sendable, Equatable {
         "app_password_limit", "scrypt.log_n", "scrypt.r", "scrypt.p", "hash_concurrency", "password_cache_ttl",
         "session_lifetime", "log_level", "portal.idle_timeout", "portal.reauth_window", "portal.templates_dir",
         "client.imap", "client.pop3", "client.smtp", "client.xmpp",
+        "throttle.free_failures", "throttle.max_delay", "throttle.account_failures_per_hour",
     ]
 
     /// The message protocol clients get for every refusal, unless configured.
@@ -157,6 +162,9 @@ public struct PosternConfig: Sendable, Equatable {
         if let value = try seconds("portal.idle_timeout") { portalIdleTimeout = max(60, value) }
         if let value = try seconds("portal.reauth_window") { reauthWindow = value }
         templatesDirectory = values["portal.templates_dir"].flatMap { $0.isEmpty ? nil : $0 }
+        if let value = try int("throttle.free_failures", 1...1000) { throttle.freeFailures = value }
+        if let value = try seconds("throttle.max_delay") { throttle.maximumDelay = min(value, 60) }
+        if let value = try int("throttle.account_failures_per_hour", 10...100_000) { throttle.accountFailuresPerHour = value }
         for (key, path) in [("client.imap", \PosternConfig.clientIMAP), ("client.pop3", \.clientPOP3), ("client.smtp", \.clientSMTP),
                             ("client.xmpp", \.clientXMPP)] as [(String, WritableKeyPath<PosternConfig, HostAndPort>)] {
             guard let text = values[key] else { continue }

@@ -67,16 +67,17 @@ public final class PosternEnvironment: Sendable {
         let metrics = PosternMetrics()
         let hasher = OffloadedHasher(parameters: config.scrypt, threads: config.hashConcurrency, inFlight: metrics.hashesInFlight)
         let recorder = LoginRecorder()
+        let throttle = LoginThrottle(policy: config.throttle)
         let accounts = AccountService(
             store: store, hasher: hasher, keys: keys, passwordPolicy: .bundled(),
             policy: AccountPolicy(signupOpen: config.signupOpen, appPasswordLimit: config.appPasswordLimit,
                                   sessionLifetime: config.sessionLifetime, totpIssuer: config.totpIssuer,
                                   portalIdleTimeout: config.portalIdleTimeout, reauthenticationWindow: config.reauthWindow),
-            clock: clock, webAuthn: WebAuthnSettings(publicURL: config.publicURL, name: config.totpIssuer))
+            clock: clock, webAuthn: WebAuthnSettings(publicURL: config.publicURL, name: config.totpIssuer), throttle: throttle)
         let authenticator = ProtocolAuthenticator(
             store: store, hasher: hasher, keys: keys,
             cache: VerifiedPasswordCache(key: keys.passwordCacheKey, ttl: config.passwordCacheTTL),
-            recorder: recorder, clock: clock)
+            recorder: recorder, clock: clock, throttle: throttle)
         return PosternEnvironment(config: config, store: store, keys: keys, hasher: hasher, metrics: metrics, recorder: recorder,
                                   accounts: accounts, authenticator: authenticator, databasePath: databasePath, keyPath: keyPath)
     }

@@ -64,9 +64,12 @@ public struct AccountService: Sendable {
     let clock: Clock
     let totp = TOTPVerifier()
     let webAuthn: WebAuthnSettings
+    let throttle: LoginThrottle
 
     public init(store: any PosternStore, hasher: any PasswordHasher, keys: KeyRing, passwordPolicy: PasswordPolicy,
-                policy: AccountPolicy, clock: Clock = .system, webAuthn: WebAuthnSettings = WebAuthnSettings(publicURL: "http://localhost:8080")) {
+                policy: AccountPolicy, clock: Clock = .system, webAuthn: WebAuthnSettings = WebAuthnSettings(publicURL: "http://localhost:8080"),
+                throttle: LoginThrottle = LoginThrottle()) {
+        self.throttle = throttle
         self.store = store
         self.hasher = hasher
         self.keys = keys
@@ -145,6 +148,11 @@ public struct AccountService: Sendable {
     /// App passwords never sign in here: only the account password is checked.
     func checkPassword(username rawUsername: String, password: String, clientIP: String?) async throws -> Account {
         let account = try await Username.canonical(rawUsername).asyncMap { try await store.account(username: $0) } ?? nil
+        let now = clock.now
+        if let account, throttle.accountPasswordBlocked(accountID: account.id, clientIP: clientIP, now: now) {
+            _ = throttle.recordFailure(accountID: account.id, clientIP: clientIP, countsForAccount: true, now: now)
+            throw PosternError.throttled(60)
+        }
         let matched: Bool
         if let account, password.utf8.count <= ProtocolAuthenticator.maximumPasswordBytes {
             matched = try await hasher.verify(password, against: account.passwordHash)
@@ -154,8 +162,13 @@ public struct AccountService: Sendable {
         }
         guard let account, matched, !account.disabled else {
             if let account { await recordSignInDenial(account, reason: "invalid_credentials", clientIP: clientIP) }
+            let delay = throttle.recordFailure(accountID: account?.id, clientIP: clientIP, countsForAccount: account != nil && !(account?.disabled ?? false),
+                                               now: now)
+            // Past the free allowance the answer says when to come back.
+            if delay > 0 { throw PosternError.throttled(Int(delay.rounded(.up))) }
             throw PosternError.invalidCredentials
         }
+        throttle.recordSuccess(accountID: account.id, clientIP: clientIP, now: now)
         if hasher.needsRehash(account.passwordHash) {
             let upgraded = try await hasher.hash(password)
             _ = try await store.replacePasswordHash(accountID: account.id, expected: account.passwordHash, new: upgraded, audit: nil)

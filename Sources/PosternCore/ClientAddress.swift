@@ -39,4 +39,40 @@ public enum ClientAddress {
         }
         return halves.count == 2 ? groups <= 7 : groups == 8
     }
+
+    /// The throttling buckets an address belongs to, most specific first:
+    /// IPv4 address and /24; IPv6 /64 and /48 (a host's /128 is rarely stable).
+    public static func buckets(_ canonical: String) -> [String] {
+        if isIPv4(canonical) {
+            let octets = canonical.split(separator: ".")
+            return ["ip4:" + canonical, "net24:" + octets.prefix(3).joined(separator: ".")]
+        }
+        guard let groups = ipv6Groups(canonical) else { return ["other:" + canonical] }
+        let hex = groups.map { String($0, radix: 16) }
+        return ["net64:" + hex.prefix(4).joined(separator: ":"), "net48:" + hex.prefix(3).joined(separator: ":")]
+    }
+
+    /// The eight 16-bit groups of an IPv6 address (an embedded IPv4 tail counts as two).
+    static func ipv6Groups(_ text: String) -> [UInt16]? {
+        func parse(_ part: String) -> [UInt16]? {
+            if part.isEmpty { return [] }
+            var out: [UInt16] = []
+            for piece in part.split(separator: ":", omittingEmptySubsequences: false) {
+                if piece.contains(".") {
+                    let octets = piece.split(separator: ".").compactMap { UInt16($0) }
+                    guard octets.count == 4 else { return nil }
+                    out += [octets[0] << 8 | octets[1], octets[2] << 8 | octets[3]]
+                } else {
+                    guard let value = UInt16(piece, radix: 16) else { return nil }
+                    out.append(value)
+                }
+            }
+            return out
+        }
+        let halves = text.components(separatedBy: "::")
+        guard let head = parse(halves[0]) else { return nil }
+        if halves.count == 1 { return head.count == 8 ? head : nil }
+        guard halves.count == 2, let tail = parse(halves[1]), head.count + tail.count <= 7 else { return nil }
+        return head + Array(repeating: 0, count: 8 - head.count - tail.count) + tail
+    }
 }

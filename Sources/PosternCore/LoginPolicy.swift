@@ -10,6 +10,9 @@ public enum DenialReason: String, Sendable, CaseIterable {
     case appPasswordRevoked = "app_password_revoked"
     case appPasswordExpired = "app_password_expired"
     case protocolNotInScope = "protocol_not_in_scope"
+    /// Too many account-password failures for this account from sources
+    /// that never succeeded: refused without checking the password.
+    case throttled = "throttled"
 }
 
 /// The credential a protocol login was allowed with.
@@ -50,6 +53,8 @@ public struct LoginFacts: Sendable {
     public var appPassword: AppPasswordRecord?
     /// True when the given password matched the account password.
     public var accountPasswordMatched: Bool
+    /// True when account-password attempts from this source are over the cap.
+    public var accountPasswordBlocked: Bool = false
     public var loginProtocol: LoginProtocol
     public var now: Date
 
@@ -75,6 +80,7 @@ public enum LoginPolicy {
             if !app.protocols.contains(facts.loginProtocol) { return .deny(.protocolNotInScope) }
             return .allow(accountID: account.id, username: account.username, credential: .appPassword(id: app.id))
         }
+        if facts.accountPasswordBlocked { return .deny(.throttled) }
         guard facts.accountPasswordMatched else { return .deny(.wrongPassword) }
         if account.disabled { return .deny(.accountDisabled) }
         if account.mfaEnabled { return .deny(.appPasswordRequired) }

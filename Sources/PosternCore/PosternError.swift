@@ -22,6 +22,8 @@ public enum PosternError: Error, Equatable, Sendable {
     case securityKeyRejected
     case securityKeyTaken
     case reauthenticationRequired
+    /// Too many failed attempts; try again after this many seconds.
+    case throttled(Int)
 
     public var code: String {
         switch self {
@@ -45,6 +47,7 @@ public enum PosternError: Error, Equatable, Sendable {
         case .securityKeyRejected: "security_key_rejected"
         case .securityKeyTaken: "security_key_taken"
         case .reauthenticationRequired: "reauthentication_required"
+        case .throttled: "too_many_attempts"
         }
     }
 
@@ -70,6 +73,7 @@ public enum PosternError: Error, Equatable, Sendable {
         case .securityKeyRejected: "The security key's answer could not be verified. Try again."
         case .securityKeyTaken: "That security key is already registered."
         case .reauthenticationRequired: "This change needs a recent sign-in. Sign in again to confirm it's you."
+        case .throttled(let seconds): "Too many attempts. Wait \(seconds) second\(seconds == 1 ? "" : "s") and try again."
         }
     }
 }

@@ -42,10 +42,12 @@ public struct ProtocolAuthenticator: Sendable {
     let cache: VerifiedPasswordCache
     let recorder: LoginRecorder
     let clock: Clock
+    let throttle: LoginThrottle
     let accountIDs = AccountIDCache()
 
     public init(store: any PosternStore, hasher: any PasswordHasher, keys: KeyRing, cache: VerifiedPasswordCache,
-                recorder: LoginRecorder, clock: Clock = .system) {
+                recorder: LoginRecorder, clock: Clock = .system, throttle: LoginThrottle = LoginThrottle()) {
+        self.throttle = throttle
         self.store = store
         self.hasher = hasher
         self.keys = keys
@@ -55,16 +57,39 @@ public struct ProtocolAuthenticator: Sendable {
     }
 
     public func authenticate(_ request: ProtocolLoginRequest) async -> ProtocolLoginOutcome {
+        await evaluate(request).outcome
+    }
+
+    /// The decision, and how long the adapter should wait before answering
+    /// (zero unless this source or account has been guessing). Adapters carry
+    /// the wait their protocol's way; waiting must hold no thread.
+    public func evaluate(_ request: ProtocolLoginRequest) async -> (outcome: ProtocolLoginOutcome, delay: TimeInterval) {
         let now = clock.now
         let facts: LoginFacts
         do {
             facts = try await gatherFacts(request, now: now)
         } catch {
-            return .temporaryFailure
+            return (.temporaryFailure, 0)
         }
         let decision = LoginPolicy.decide(facts)
-        record(decision, request: request, facts: facts)
-        return .decided(decision)
+        let ip = request.clientIP
+        var delay: TimeInterval = 0
+        var recordIt = true
+        switch decision {
+        case .allow(let accountID, _, _):
+            throttle.recordSuccess(accountID: accountID, clientIP: ip, now: now)
+        case .deny(.wrongPassword), .deny(.throttled):
+            delay = throttle.recordFailure(accountID: facts.account?.id, clientIP: ip, countsForAccount: true, now: now)
+        case .deny(.unknownUser), .deny(.accountDisabled):
+            delay = throttle.recordFailure(accountID: nil, clientIP: ip, countsForAccount: false, now: now)
+        case .deny(.appPasswordRevoked), .deny(.appPasswordExpired):
+            // A stale client, not an attacker: recorded once a day, never counted.
+            recordIt = throttle.firstStaleAttempt(appPasswordID: facts.appPassword?.id ?? "", clientIP: ip, now: now)
+        case .deny(.appPasswordRequired), .deny(.protocolNotInScope):
+            break  // a misconfigured client with a right credential: not a guess
+        }
+        if recordIt { record(decision, request: request, facts: facts) }
+        return (.decided(decision), delay)
     }
 
     private func gatherFacts(_ request: ProtocolLoginRequest, now: Date) async throws -> LoginFacts {
@@ -101,14 +126,19 @@ public struct ProtocolAuthenticator: Sendable {
         }
 
         var matched = false
+        var blocked = false
         if appPassword == nil, !tooLong {
-            if let account {
+            if let account, throttle.accountPasswordBlocked(accountID: account.id, clientIP: request.clientIP, now: now) {
+                blocked = true  // refused without spending a hash on it
+            } else if let account {
                 matched = try await accountPasswordMatches(request.password, account: account, now: now)
             } else {
                 _ = try await hasher.verify(request.password, against: hasher.dummyHash)
             }
         }
-        return facts(account, appPassword, matched: matched)
+        var gathered = facts(account, appPassword, matched: matched)
+        gathered.accountPasswordBlocked = blocked
+        return gathered
     }
 
     private func accountPasswordMatches(_ password: String, account: Account, now: Date) async throws -> Bool {

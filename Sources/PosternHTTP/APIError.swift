@@ -37,6 +37,11 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 
     /// The HTTP form of a core error.
     public static func from(_ error: PosternError) -> APIError {
+        if case .throttled(let seconds) = error {
+            var throttled = APIError(.tooManyRequests, error.code, error.message)
+            throttled.headers[.retryAfter] = String(seconds)
+            return throttled
+        }
         let status: HTTPResponse.Status = switch error {
         case .usernameTaken, .appPasswordNameTaken, .totpAlreadyEnabled: .conflict
         case .signupClosed: .forbidden

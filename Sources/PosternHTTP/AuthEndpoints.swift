@@ -50,10 +50,12 @@ public struct AuthEndpoints: Sendable {
             }
             clientIP = canonical
         }
-        let outcome = await authenticator.authenticate(
+        let (outcome, delay) = await authenticator.evaluate(
             ProtocolLoginRequest(username: body.username, password: body.password, loginProtocol: loginProtocol, clientIP: clientIP))
         metrics.countLogin(protocol: loginProtocol, outcome: outcome)
         defer { metrics.recordVerifyLatency(ContinuousClock.now - started) }
+        // A guessing source waits; the wait holds no thread.
+        if delay > 0 { try? await Task.sleep(for: .milliseconds(Int(delay * 1000))) }
         switch outcome {
         case .decided(.allow(_, let username, let credential)):
             var appID: String?

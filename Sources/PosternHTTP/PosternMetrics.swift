@@ -59,7 +59,7 @@ public final class PosternMetrics: Sendable {
             switch reason {
             case .appPasswordRevoked, .appPasswordExpired, .protocolNotInScope: return ("app_password", "deny")
             case .unknownUser: return ("unknown", "deny")
-            case .wrongPassword, .accountDisabled, .appPasswordRequired: return ("account_password", "deny")
+            case .wrongPassword, .accountDisabled, .appPasswordRequired, .throttled: return ("account_password", "deny")
             }
         }
     }

@@ -362,6 +362,11 @@ public struct Portal: Sendable {
         } catch PosternError.invalidCredentials {
             return try signInPage(context, username: username, error: "The email address or password is not right. Check both and try again.",
                                   status: .unauthorized)
+        } catch let error as PosternError {
+            guard case .throttled(let seconds) = error else { throw error }
+            var page = try signInPage(context, username: username, error: error.message, status: .tooManyRequests)
+            page.headers[.retryAfter] = String(seconds)
+            return page
         }
     }
 

@@ -71,11 +71,13 @@ struct HTTPHarness {
     }
 
     /// Runs `body` with in-process clients for the portal and auth routers.
-    func run(sharedSecret: [UInt8]? = nil, _ body: @Sendable (_ portal: Client, _ auth: Client) async throws -> Void) async throws {
-        let portal = Application(router: environment.userAPI.router())
-        let auth = Application(router: environment.authEndpoints.router(sharedSecret: sharedSecret))
-        try await portal.test(.router) { portalClient in
-            try await auth.test(.router) { authClient in
+    /// `live` serves both over real loopback sockets, so requests have a peer address.
+    func run(sharedSecret: [UInt8]? = nil, live: Bool = false, _ body: @Sendable (_ portal: Client, _ auth: Client) async throws -> Void) async throws {
+        let address = ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0))
+        let portal = Application(router: environment.userAPI.router(), configuration: address)
+        let auth = Application(router: environment.authEndpoints.router(sharedSecret: sharedSecret), configuration: address)
+        try await portal.test(live ? .live : .router) { portalClient in
+            try await auth.test(live ? .live : .router) { authClient in
                 try await body(Client(client: portalClient), Client(client: authClient))
             }
         }

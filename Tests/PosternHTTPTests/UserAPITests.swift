@@ -179,6 +179,31 @@ struct UserAPITests {
         }
     }
 
+    @Test("guessing at sign-in gets 429 with Retry-After; /v1/verify answers later, with the same refusal")
+    func throttling() async throws {
+        try await withHarness { h in
+            try await h.run(live: true) { portal, auth in
+                _ = try await HTTPHarness.signUp(portal)
+                var statuses: [HTTPResponse.Status] = []
+                for i in 0..<7 {
+                    statuses.append(try await portal.call(.post, "/api/v1/sessions", json: ["username": "alice@example.org", "password": "guess \(i)"]).status)
+                }
+                #expect(statuses.prefix(5).allSatisfy { $0 == .unauthorized })
+                let limited = try await portal.call(.post, "/api/v1/sessions", json: ["username": "nobody@example.org", "password": "guess"])
+                #expect(limited.status == .tooManyRequests, "unknown users are throttled alike")
+                #expect(limited["error"] == "too_many_attempts")
+                #expect(Int(limited.headers[.retryAfter] ?? "") ?? 0 > 0)
+
+                for i in 0..<5 { _ = try await verify(auth, "alice@example.org", "guess \(i)", ip: "198.51.100.9") }
+                let started = ContinuousClock.now
+                let slowed = try await verify(auth, "alice@example.org", "guess 5", ip: "198.51.100.9")
+                #expect(ContinuousClock.now - started >= .milliseconds(250), "the sixth failure waits before it is answered")
+                let unknown = try await verify(auth, "nobody@example.org", "guess", ip: "203.0.113.99")
+                #expect(slowed.status == .unauthorized && slowed.text == unknown.text, "the same refusal, only later")
+            }
+        }
+    }
+
     @Test("the configured denial message is what clients see")
     func denialMessage() async throws {
         try await withHarness({ $0.denialMessage = "Use an app password from https://mail.example.org/security" }) { h in

@@ -188,6 +188,48 @@ struct AuthenticatorTests {
         #expect(logins.contains { $0.result == "allow" && $0.credential == "app_password" && $0.appPasswordID == issued.record.id })
     }
 
+    @Test("spraying: after 100 failures an hour the account password is refused from new sources, without a hash; her phone and app passwords work")
+    func spraying() async throws {
+        let h = try await CoreHarness()
+        defer { Task { await h.test.close() } }
+        let alice = try await h.accounts.createAccount(username: "alice@example.org", password: Self.password)
+        let app = try await h.accounts.createAppPassword(account: alice, name: "Phone", protocols: nil, expiresAt: nil)
+        #expect(await h.login("alice@example.org", Self.password, ip: "192.0.2.50") != .decided(.deny(.wrongPassword)), "her phone, once")
+        for i in 0..<100 { _ = await h.login("alice@example.org", "guess \(i)", ip: "10.0.\(i).1") }
+        let before = h.hasher.count
+        #expect(await h.login("alice@example.org", Self.password, ip: "203.0.113.7") == .decided(.deny(.throttled)))
+        #expect(h.hasher.count == before, "no hash is spent on a blocked attempt")
+        #expect(await h.login("alice@example.org", Self.password, ip: "192.0.2.50")
+                == .decided(.allow(accountID: alice.id, username: "alice@example.org", credential: .accountPassword)))
+        #expect(await h.login("alice@example.org", app.password, ip: "203.0.113.7")
+                == .decided(.allow(accountID: alice.id, username: "alice@example.org", credential: .appPassword(id: app.record.id))))
+        h.clock.advance(3601)
+        #expect(await h.login("alice@example.org", Self.password, ip: "203.0.113.7")
+                == .decided(.allow(accountID: alice.id, username: "alice@example.org", credential: .accountPassword)))
+    }
+
+    @Test("a stale client is recorded once and never counts toward the account's cap")
+    func staleClient() async throws {
+        let h = try await CoreHarness()
+        defer { Task { await h.test.close() } }
+        let alice = try await h.accounts.createAccount(username: "alice@example.org", password: Self.password)
+        let app = try await h.accounts.createAppPassword(account: alice, name: "Old phone", protocols: nil, expiresAt: nil)
+        try await h.accounts.revokeAppPassword(account: alice, id: app.record.id)
+        var delays: [TimeInterval] = []
+        for _ in 0..<150 {
+            let (outcome, delay) = await h.authenticator.evaluate(ProtocolLoginRequest(username: "alice@example.org", password: app.password,
+                                                                                      loginProtocol: .imap, clientIP: "192.0.2.77"))
+            #expect(outcome == .decided(.deny(.appPasswordRevoked)))
+            delays.append(delay)
+        }
+        #expect(delays.allSatisfy { $0 == 0 }, "a stale phone is not slowed like an attacker")
+        #expect(await h.login("alice@example.org", Self.password, ip: "203.0.113.9")
+                == .decided(.allow(accountID: alice.id, username: "alice@example.org", credential: .accountPassword)), "and the account is not locked")
+        try await h.recorder.flush(to: h.test.store)
+        let stale = try await h.accounts.activity(account: alice).filter { $0.reason == "app_password_revoked" }
+        #expect(stale.count == 1, "recorded once")
+    }
+
     @Test("a store that cannot answer gives a temporary failure, never a denial")
     func storeDown() async throws {
         let h = try await CoreHarness()
