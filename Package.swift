@@ -139,7 +139,8 @@ let package = Package(
         ),
         .testTarget(
             name: "PosternCLITests",
-            dependencies: ["PosternCLI", "PosternCore"]
+            dependencies: ["PosternCLI", "PosternCore", "PosternSQL", .product(name: "SQLKit", package: "sql-kit"),
+                           .product(name: "Logging", package: "swift-log")]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -4,6 +4,9 @@ import FoundationNetworking
 #endif
 import Synchronization
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs the built `postern` binary.
 struct PosternProcess {
@@ -80,6 +83,12 @@ final class Server: Sendable {
             return found != nil
         }
         return found!
+    }
+
+    /// SIGKILL: no shutdown, no final flush.
+    func kill() {
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
     }
 
     func stop() async throws -> Int32 {
