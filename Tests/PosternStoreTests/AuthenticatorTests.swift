@@ -230,6 +230,36 @@ struct AuthenticatorTests {
         #expect(stale.count == 1, "recorded once")
     }
 
+    /// Compares times, so it runs alone: `scripts/test` runs it in a step of
+    /// its own with POSTERN_TIMING=1, after the parallel suites.
+    @Test("an unknown user and a wrong password take the same time: medians within 10%",
+          .enabled(if: ProcessInfo.processInfo.environment["POSTERN_TIMING"] == "1"))
+    func equalTiming() async throws {
+        let h = try await CoreHarness(logN: 13)
+        defer { Task { await h.test.close() } }
+        _ = try await h.accounts.createAccount(username: "alice@example.org", password: Self.password)
+        func sample(_ username: String) async -> Duration {
+            let started = ContinuousClock.now
+            _ = await h.authenticator.authenticate(ProtocolLoginRequest(username: username, password: "not the password",
+                                                                        loginProtocol: .imap, clientIP: nil))
+            return ContinuousClock.now - started
+        }
+        var known: [Duration] = [], unknown: [Duration] = []
+        for round in 0..<31 {  // interleaved, so background load falls on both alike
+            if round % 2 == 0 {
+                known.append(await sample("alice@example.org"))
+                unknown.append(await sample("nobody\(round)@example.org"))
+            } else {
+                unknown.append(await sample("nobody\(round)@example.org"))
+                known.append(await sample("alice@example.org"))
+            }
+        }
+        let medianKnown = known.sorted()[15], medianUnknown = unknown.sorted()[15]
+        let ratio = Double(medianUnknown.components.attoseconds + medianUnknown.components.seconds * 1_000_000_000_000_000_000)
+            / Double(medianKnown.components.attoseconds + medianKnown.components.seconds * 1_000_000_000_000_000_000)
+        #expect(abs(ratio - 1) < 0.10, "median unknown \(medianUnknown) vs wrong password \(medianKnown)")
+    }
+
     @Test("a store that cannot answer gives a temporary failure, never a denial")
     func storeDown() async throws {
         let h = try await CoreHarness()
