@@ -1,4 +1,5 @@
 // swift-tools-version: 6.2
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -145,3 +146,16 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Fuzz targets (libFuzzer), only when asked for: `scripts/fuzz` sets
+// POSTERN_FUZZ=1 and builds them with -sanitize=fuzzer into .build-fuzz.
+if ProcessInfo.processInfo.environment["POSTERN_FUZZ"] == "1" {
+    package.targets += [
+        .executableTarget(name: "FuzzCBOR", dependencies: ["PosternWebAuthn"], path: "Fuzz/CBOR"),
+        .executableTarget(name: "FuzzText", dependencies: ["PosternCore"], path: "Fuzz/Text"),
+    ]
+    package.products += [
+        .executable(name: "fuzz-cbor", targets: ["FuzzCBOR"]),
+        .executable(name: "fuzz-text", targets: ["FuzzText"]),
+    ]
+}
