@@ -44,14 +44,15 @@ public final class SQLiteExecutor: SQLExecutor {
         let index = nextReader.wrappingAdd(1, ordering: .relaxed).oldValue
         let connection = readers[abs(index % readers.count)]
         do {
-            return try await body(connection.sql())
+            return try await body(connection.sql(queryLogLevel: nil))
         } catch {
             throw translate(error)
         }
     }
 
     public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        let db = writer.sql()
+        // No query logging: bound values include password hashes and token digests.
+        let db = writer.sql(queryLogLevel: nil)
         let logger = self.logger
         return try await writeLock.withPermit {
             do {
