@@ -20,32 +20,6 @@ public struct UserAPI: Sendable {
         let recoveryCode: String?
     }
 
-    /// WebAuthn Level 3 `RegistrationResponseJSON` / `AuthenticationResponseJSON`:
-    /// the fields a relying party reads, base64url.
-    struct PublicKeyCredentialJSON: Decodable {
-        struct Response: Decodable {
-            let clientDataJSON: String
-            let attestationObject: String?
-            let authenticatorData: String?
-            let signature: String?
-        }
-        let id: String
-        let rawId: String?
-        let type: String
-        let response: Response
-
-        func bytes(_ text: String?, _ field: String) throws -> [UInt8] {
-            guard let text, text.utf8.count <= 64 * 1024, let data = Base64URL.decode(text) else {
-                throw APIError(.badRequest, "invalid_credential", "credential.\(field) must be base64url.")
-            }
-            return Array(data)
-        }
-
-        func checkType() throws {
-            guard type == "public-key" else { throw APIError(.badRequest, "invalid_credential", "credential.type must be \"public-key\".") }
-        }
-    }
-
     struct KeyRegistration: Decodable {
         let name: String
         let credential: PublicKeyCredentialJSON
@@ -185,7 +159,7 @@ public struct UserAPI: Sendable {
             let body = try await JSONBody.decode(KeySignIn.self, from: request)
             try body.credential.checkType()
             let (token, session) = try await accounts.completeSignInWithKey(
-                pendingToken: body.mfaToken, credentialID: try body.credential.bytes(body.credential.rawId ?? body.credential.id, "rawId"),
+                pendingToken: body.mfaToken, credentialID: try body.credential.bytes(body.credential.credentialID, "rawId"),
                 clientDataJSON: try body.credential.bytes(body.credential.response.clientDataJSON, "response.clientDataJSON"),
                 authenticatorData: try body.credential.bytes(body.credential.response.authenticatorData, "response.authenticatorData"),
                 signature: try body.credential.bytes(body.credential.response.signature, "response.signature"),
@@ -282,5 +256,34 @@ public struct UserAPI: Sendable {
         router.get("/healthz") { _, _ in JSONBody.response(.ok, ["status": "ok"]) }
         addRoutes(to: router)
         return router
+    }
+}
+
+/// WebAuthn Level 3 `RegistrationResponseJSON` / `AuthenticationResponseJSON`:
+/// the fields a relying party reads, base64url. Shared by the API and the portal.
+public struct PublicKeyCredentialJSON: Decodable, Sendable {
+    public struct Response: Decodable, Sendable {
+        public let clientDataJSON: String
+        public let attestationObject: String?
+        public let authenticatorData: String?
+        public let signature: String?
+    }
+    public let id: String
+    public let rawId: String?
+    public let type: String?
+    public let response: Response
+
+    /// The decoded bytes of a field, or `invalidRequest` naming it.
+    public func bytes(_ text: String?, _ field: String) throws -> [UInt8] {
+        guard let text, text.utf8.count <= 64 * 1024, let data = Base64URL.decode(text) else {
+            throw PosternError.invalidRequest("credential.\(field) must be base64url.")
+        }
+        return Array(data)
+    }
+
+    public var credentialID: String { rawId ?? id }
+
+    public func checkType() throws {
+        guard type == "public-key" else { throw PosternError.invalidRequest("credential.type must be \"public-key\".") }
     }
 }

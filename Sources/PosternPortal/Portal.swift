@@ -92,15 +92,17 @@ public struct Portal: Sendable {
             let credential = try await JSONBody.decode(KeyCredentialBody.self, from: request).credential
             do {
                 let (sessionToken, _) = try await accounts.completeSignInWithKey(
-                    pendingToken: token, credentialID: try credential.bytes(credential.rawId), clientDataJSON: try credential.bytes(credential.response.clientDataJSON),
-                    authenticatorData: try credential.bytes(credential.response.authenticatorData), signature: try credential.bytes(credential.response.signature),
+                    pendingToken: token, credentialID: try credential.bytes(credential.credentialID, "rawId"),
+                    clientDataJSON: try credential.bytes(credential.response.clientDataJSON, "response.clientDataJSON"),
+                    authenticatorData: try credential.bytes(credential.response.authenticatorData, "response.authenticatorData"),
+                    signature: try credential.bytes(credential.response.signature, "response.signature"),
                     clientIP: context.peerAddress)
                 var response = JSONBody.object(.ok, ["redirect": "/security"])
                 for cookie in signedInCookies(sessionToken) + [cookies.clear(cookies.pending)] {
                     response.headers.append(HTTPField(name: .setCookie, value: cookie))
                 }
                 return response
-            } catch PosternError.invalidCredentials {
+            } catch is PosternError {
                 return JSONBody.object(.unauthorized, ["message": "That security key could not be verified. Try again, or use another way to sign in."])
             }
         }
@@ -179,8 +181,8 @@ public struct Portal: Sendable {
             let body = try await JSONBody.decode(KeyRegistrationBody.self, from: request)
             do {
                 _ = try await accounts.finishKeyRegistration(account: browser.account, name: body.name,
-                                                             clientDataJSON: try body.credential.bytes(body.credential.response.clientDataJSON),
-                                                             attestationObject: try body.credential.bytes(body.credential.response.attestationObject))
+                                                             clientDataJSON: try body.credential.bytes(body.credential.response.clientDataJSON, "response.clientDataJSON"),
+                                                             attestationObject: try body.credential.bytes(body.credential.response.attestationObject, "response.attestationObject"))
                 return JSONBody.object(.created, ["ok": true])
             } catch let error as PosternError {
                 return JSONBody.object(.badRequest, ["message": error.message])
@@ -473,28 +475,12 @@ struct PortalErrorMiddleware: RouterMiddleware {
 
 /// The bodies the portal's script posts for security keys.
 struct KeyCredentialBody: Decodable {
-    struct Credential: Decodable {
-        struct Response: Decodable {
-            let clientDataJSON: String
-            let attestationObject: String?
-            let authenticatorData: String?
-            let signature: String?
-        }
-        let id: String
-        let rawId: String
-        let response: Response
-
-        func bytes(_ text: String?) throws -> [UInt8] {
-            guard let text, text.utf8.count <= 64 * 1024, let data = Base64URL.decode(text) else { throw PosternError.securityKeyRejected }
-            return Array(data)
-        }
-    }
-    let credential: Credential
+    let credential: PublicKeyCredentialJSON
 }
 
 struct KeyRegistrationBody: Decodable {
     let name: String
-    let credential: KeyCredentialBody.Credential
+    let credential: PublicKeyCredentialJSON
 }
 
 extension PortalContext {
