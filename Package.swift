@@ -151,11 +151,7 @@ let package = Package(
 // POSTERN_FUZZ=1 and builds them with -sanitize=fuzzer into .build-fuzz.
 if ProcessInfo.processInfo.environment["POSTERN_FUZZ"] == "1" {
     package.targets += [
-        .executableTarget(name: "FuzzCBOR", dependencies: ["PosternWebAuthn"], path: "Fuzz/CBOR"),
-        .executableTarget(name: "FuzzText", dependencies: ["PosternCore"], path: "Fuzz/Text"),
+        .executableTarget(name: "PosternFuzz", dependencies: ["PosternWebAuthn", "PosternCore"], path: "Fuzz/Sources"),
     ]
-    package.products += [
-        .executable(name: "fuzz-cbor", targets: ["FuzzCBOR"]),
-        .executable(name: "fuzz-text", targets: ["FuzzText"]),
-    ]
+    package.products += [.executable(name: "postern-fuzz", targets: ["PosternFuzz"])]
 }

@@ -4,7 +4,7 @@ import PosternWebAuthn
 let relyingParty = RelyingParty(id: "example.org", origin: "https://example.org")
 let clientData = Array(#"{"type":"webauthn.create","challenge":"AAAA","origin":"https://example.org"}"#.utf8)
 
-func fuzzOne(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+func fuzzCBOR(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let bytes = start.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? []
     if let item = try? CBORDecoder.decode(bytes) {
         // What decodes must encode back to the same bytes (the decoder accepts canonical CBOR only).
@@ -18,8 +18,3 @@ func fuzzOne(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     return 0
 }
 
-/// libFuzzer's conventional entry point, for when its own `main` drives.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func LLVMFuzzerTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
-    fuzzOne(start, count)
-}

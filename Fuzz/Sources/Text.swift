@@ -2,7 +2,7 @@
 import Foundation
 import PosternCore
 
-func fuzzOne(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+func fuzzText(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let bytes = start.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? []
     let text = String(decoding: bytes, as: UTF8.self)
     // base32 round trip for any bytes; decoding any text never traps.
@@ -18,8 +18,3 @@ func fuzzOne(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     return 0
 }
 
-/// libFuzzer's conventional entry point, for when its own `main` drives.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func LLVMFuzzerTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
-    fuzzOne(start, count)
-}
