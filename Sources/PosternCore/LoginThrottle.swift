@@ -44,10 +44,11 @@ public final class LoginThrottle: Sendable {
     }
 
     private let state = Mutex(State())
-    private let maximumKeys = 200_000
+    private let maximumKeys: Int
 
-    public init(policy: ThrottlePolicy = ThrottlePolicy()) {
+    public init(policy: ThrottlePolicy = ThrottlePolicy(), maximumKeys: Int = 200_000) {
         self.policy = policy
+        self.maximumKeys = maximumKeys
     }
 
     /// True when account-password logins for the account must be refused
@@ -134,10 +135,26 @@ public final class LoginThrottle: Sendable {
         state.failures[key]?.reduce(0) { $0 + (now.timeIntervalSince($1) <= window ? 1 : 0) } ?? 0
     }
 
-    /// Keeps memory bounded under a flood of distinct sources.
+    /// Keeps memory bounded under a flood of distinct sources: forgets what
+    /// has expired first, then source buckets, but never an account's count,
+    /// so a flood of new addresses cannot wipe the cap of the account it sprays.
     private func trim(_ state: inout State) {
-        if state.failures.count > maximumKeys { state.failures.removeAll(keepingCapacity: true) }
-        if state.knownGood.count > maximumKeys { state.knownGood.removeAll(keepingCapacity: true) }
-        if state.staleSeen.count > maximumKeys { state.staleSeen.removeAll(keepingCapacity: true) }
+        guard state.failures.count > maximumKeys || state.knownGood.count > maximumKeys || state.staleSeen.count > maximumKeys else { return }
+        let now = state.global.last ?? Date()
+        state.failures = state.failures.filter { key, times in
+            guard let newest = times.last else { return false }
+            return now.timeIntervalSince(newest) <= (key.hasPrefix("account:") ? 3600 : policy.sourceWindow)
+        }
+        if state.failures.count > maximumKeys {
+            state.failures = state.failures.filter { $0.key.hasPrefix("account:") }
+        }
+        if state.knownGood.count > maximumKeys {
+            state.knownGood = state.knownGood.filter { now.timeIntervalSince($0.value) <= policy.knownGoodFor }
+            if state.knownGood.count > maximumKeys { state.knownGood.removeAll(keepingCapacity: true) }
+        }
+        if state.staleSeen.count > maximumKeys {
+            state.staleSeen = state.staleSeen.filter { now.timeIntervalSince($0.value) < 86_400 }
+            if state.staleSeen.count > maximumKeys { state.staleSeen.removeAll(keepingCapacity: true) }
+        }
     }
 }

@@ -46,6 +46,18 @@ struct LoginThrottleTests {
         #expect(throttle.accountPasswordBlocked(accountID: "alice", clientIP: "203.0.113.1", now: t0.addingTimeInterval(31 * 86_400 + 200)) == false)
     }
 
+    @Test("a flood of new addresses cannot wipe an account's count")
+    func floodKeepsAccountCap() {
+        let throttle = LoginThrottle(maximumKeys: 50)
+        for i in 0..<100 {
+            _ = throttle.recordFailure(accountID: "alice", clientIP: "10.0.\(i).1", countsForAccount: true, now: t0.addingTimeInterval(Double(i)))
+        }
+        for i in 0..<500 {  // far more buckets than the throttle keeps
+            _ = throttle.recordFailure(accountID: nil, clientIP: "172.16.\(i / 250).\(i % 250)", countsForAccount: false, now: t0.addingTimeInterval(200))
+        }
+        #expect(throttle.accountPasswordBlocked(accountID: "alice", clientIP: "203.0.113.1", now: t0.addingTimeInterval(300)))
+    }
+
     @Test("a stale client is noted once a day")
     func stale() {
         let throttle = LoginThrottle()
