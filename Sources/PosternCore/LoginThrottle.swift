@@ -96,7 +96,7 @@ public final class LoginThrottle: Sendable {
     public func recordSuccess(accountID: String, clientIP: String?, now: Date) {
         guard let clientIP else { return }
         state.withLock { state in
-            trim(&state)
+            trim(&state, now: now)
             for bucket in ClientAddress.buckets(clientIP).prefix(1) { state.knownGood[accountID + "|" + bucket] = now }
         }
     }
@@ -107,7 +107,7 @@ public final class LoginThrottle: Sendable {
         state.withLock { state in
             let key = appPasswordID + "|" + (clientIP ?? "-")
             if let seen = state.staleSeen[key], now.timeIntervalSince(seen) < 86_400 { return false }
-            trim(&state)
+            trim(&state, now: now)
             state.staleSeen[key] = now
             return true
         }
@@ -120,7 +120,7 @@ public final class LoginThrottle: Sendable {
     }
 
     private func append(_ state: inout State, _ key: String, _ now: Date) {
-        trim(&state)
+        trim(&state, now: now)
         var times = state.failures[key, default: []]
         times.append(now)
         // Nothing older than an hour matters, and a few hundred entries bound it.
@@ -138,9 +138,8 @@ public final class LoginThrottle: Sendable {
     /// Keeps memory bounded under a flood of distinct sources: forgets what
     /// has expired first, then source buckets, but never an account's count,
     /// so a flood of new addresses cannot wipe the cap of the account it sprays.
-    private func trim(_ state: inout State) {
+    private func trim(_ state: inout State, now: Date) {
         guard state.failures.count > maximumKeys || state.knownGood.count > maximumKeys || state.staleSeen.count > maximumKeys else { return }
-        let now = state.global.last ?? Date()
         state.failures = state.failures.filter { key, times in
             guard let newest = times.last else { return false }
             return now.timeIntervalSince(newest) <= (key.hasPrefix("account:") ? 3600 : policy.sourceWindow)

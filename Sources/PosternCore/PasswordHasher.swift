@@ -94,9 +94,6 @@ public struct ScryptHasher: PasswordHasher {
         return parsed.parameters != parameters
     }
 
-    /// True when `encoded` is a hash this type can check.
-    public static func understands(_ encoded: String) -> Bool { parse(encoded) != nil }
-
     static func makeHash(_ password: String, parameters: Parameters) throws -> String {
         let salt = Secrets.randomBytes(saltBytes)
         let key = try derive(password, salt: salt, parameters: parameters, count: keyBytes)

@@ -371,7 +371,6 @@ public struct SQLStore: PosternStore {
 
     public func saveChallenge(_ challenge: Challenge) async throws {
         try await executor.write { db in
-            try await db.raw("DELETE FROM challenges WHERE expires_at <= \(bind: Date().millis)").run()
             try await db.raw("""
                 INSERT INTO challenges (id, account_id, purpose, bytes, expires_at)
                 VALUES (\(bind: challenge.id), \(bind: challenge.accountID), \(bind: challenge.purpose.rawValue), \(bind: challenge.bytes),
@@ -382,6 +381,7 @@ public struct SQLStore: PosternStore {
 
     public func takeChallenge(id: String, accountID: String, purpose: Challenge.Purpose, now: Date) async throws -> Challenge? {
         try await executor.write { db in
+            try await db.raw("DELETE FROM challenges WHERE expires_at <= \(bind: now.millis)").run()
             guard let row = try await db.raw("""
                 DELETE FROM challenges WHERE id = \(bind: id) AND account_id = \(bind: accountID) AND purpose = \(bind: purpose.rawValue)
                 RETURNING *
