@@ -50,6 +50,10 @@ let package = Package(
             name: "PosternTestSupport",
             dependencies: ["PosternWebAuthn", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // Speaks mail and chat servers' external-auth protocols as state
+        // machines: nginx auth_http, Dovecot's auth protocol, ejabberd extauth.
+        // No sockets, no decisions.
+        .target(name: "PosternProtocols"),
         // Draws QR codes. No dependencies.
         .target(name: "PosternQR"),
         // Stores the core's records with SQLKit (SQLite today).
@@ -68,7 +72,7 @@ let package = Package(
         .target(
             name: "PosternHTTP",
             dependencies: [
-                "PosternCore",
+                "PosternCore", "PosternProtocols",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -93,8 +97,10 @@ let package = Package(
         .target(
             name: "PosternApp",
             dependencies: [
-                "PosternCore", "PosternSQL", "PosternHTTP", "PosternPortal",
+                "PosternCore", "PosternSQL", "PosternHTTP", "PosternPortal", "PosternProtocols",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -121,6 +127,7 @@ let package = Package(
         ),
         .testTarget(name: "PosternCoreTests", dependencies: ["PosternCore"]),
         .testTarget(name: "PosternQRTests", dependencies: ["PosternQR"]),
+        .testTarget(name: "PosternProtocolsTests", dependencies: ["PosternProtocols"]),
         .testTarget(
             name: "PosternWebAuthnTests",
             dependencies: ["PosternWebAuthn", "PosternTestSupport", .product(name: "Crypto", package: "swift-crypto")]

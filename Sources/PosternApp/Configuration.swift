@@ -36,6 +36,10 @@ import TOMLKit
 /// | `throttle.free_failures` | `5` | failures a source may make in 15 minutes before answers slow down |
 /// | `throttle.max_delay` | `8` | seconds, the longest delay before a refusal |
 /// | `throttle.account_failures_per_hour` | `100` | account-password failures per account per hour before unknown sources are refused |
+/// | `sasl_listen` | none | Dovecot-protocol SASL auth sockets, comma-separated: `unix:PATH`, `inet:HOST:PORT` |
+/// | `sasl_default_domain` | none | domain added to SASL, nginx and extauth usernames given without `@domain` |
+/// | `nginx.imap`, `nginx.pop3`, `nginx.smtp` | none | backend `IP:PORT` nginx's mail proxy sends an allowed client to |
+/// | `nginx.backend_password_file` | none | file with the password nginx hands the backend as `Auth-Pass` (with the canonical user), instead of the app password |
 /// | `client.imap`, `client.pop3`, `client.smtp`, `client.xmpp` | public URL host, 993, 995, 587, 5222 | servers shown to users with a new app password |
 public struct PosternConfig: Sendable, Equatable {
     public var listen = HostAndPort(host: "127.0.0.1", port: 8080)
@@ -61,6 +65,12 @@ public struct PosternConfig: Sendable, Equatable {
     public var clientPOP3 = HostAndPort(host: "", port: 995)
     public var clientSMTP = HostAndPort(host: "", port: 587)
     public var clientXMPP = HostAndPort(host: "", port: 5222)
+    public var saslListen: [SASLAddress] = []
+    public var saslDefaultDomain: String?
+    public var nginxIMAP: HostAndPort?
+    public var nginxPOP3: HostAndPort?
+    public var nginxSMTP: HostAndPort?
+    public var nginxBackendPasswordFile: String?
 
     public init() {}
 
@@ -73,6 +83,7 @@ public struct PosternConfig: Sendable, Equatable {
         "session_lifetime", "log_level", "portal.idle_timeout", "portal.reauth_window", "portal.templates_dir",
         "client.imap", "client.pop3", "client.smtp", "client.xmpp",
         "throttle.free_failures", "throttle.max_delay", "throttle.account_failures_per_hour",
+        "sasl_listen", "sasl_default_domain", "nginx.imap", "nginx.pop3", "nginx.smtp", "nginx.backend_password_file",
     ]
 
     /// The message protocol clients get for every refusal, unless configured.
@@ -171,6 +182,29 @@ public struct PosternConfig: Sendable, Equatable {
             guard let value = HostAndPort(text) else { throw ConfigError.invalid(key, "HOST:PORT", text) }
             self[keyPath: path] = value
         }
+        if let text = values["sasl_listen"] {
+            saslListen = try text.split(separator: ",").map { item in
+                let trimmed = item.trimmingCharacters(in: .whitespaces)
+                guard let address = SASLAddress(trimmed) else {
+                    throw ConfigError.invalid("sasl_listen", "unix:PATH or inet:HOST:PORT, comma-separated", trimmed)
+                }
+                return address
+            }
+        }
+        if let text = values["sasl_default_domain"], !text.isEmpty {
+            guard Username.canonical("x@" + text) != nil else { throw ConfigError.invalid("sasl_default_domain", "a domain name", text) }
+            saslDefaultDomain = text.lowercased()
+        }
+        for (key, path) in [("nginx.imap", \PosternConfig.nginxIMAP), ("nginx.pop3", \.nginxPOP3), ("nginx.smtp", \.nginxSMTP)]
+            as [(String, WritableKeyPath<PosternConfig, HostAndPort?>)] {
+            guard let text = values[key], !text.isEmpty else { continue }
+            // nginx wants an address here; it does not resolve names.
+            guard let value = HostAndPort(text), ClientAddress.canonical(value.host) != nil else {
+                throw ConfigError.invalid(key, "IP:PORT (an IP address, not a name)", text)
+            }
+            self[keyPath: path] = value
+        }
+        nginxBackendPasswordFile = values["nginx.backend_password_file"].flatMap { $0.isEmpty ? nil : $0 }
         if let text = values["log_level"] {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(text) else {
                 throw ConfigError.invalid("log_level", "trace, debug, info, notice, warning, error or critical", text)
@@ -214,6 +248,7 @@ public struct PosternConfig: Sendable, Equatable {
             switch value {
             case let table as [String: Any]: try flatten(table, prefix: name, into: &flat, path: path)
             case let string as String: flat[name] = string
+            case let list as [String]: flat[name] = list.joined(separator: ",")
             case let number as NSNumber:
                 flat[name] = number.stringValue
             default: throw ConfigError.file(path, "has a value of an unsupported type at \(name)")
@@ -265,4 +300,30 @@ public struct HostAndPort: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// Where a Dovecot-protocol SASL auth socket listens.
+public enum SASLAddress: Sendable, Equatable, CustomStringConvertible {
+    case unix(path: String)
+    case inet(HostAndPort)
+
+    public init?(_ text: String) {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            guard !path.isEmpty else { return nil }
+            self = .unix(path: path)
+        } else if text.hasPrefix("inet:") {
+            guard let address = HostAndPort(String(text.dropFirst(5))) else { return nil }
+            self = .inet(address)
+        } else {
+            return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unix(let path): "unix:\(path)"
+        case .inet(let address): "inet:\(address)"
+        }
+    }
 }

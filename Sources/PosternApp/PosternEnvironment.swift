@@ -4,6 +4,7 @@ import PosternCore
 import Hummingbird
 import PosternHTTP
 import PosternPortal
+import PosternProtocols
 import PosternSQL
 
 /// Everything a running Postern holds: the store, the keys, the hasher and the
@@ -106,7 +107,23 @@ public final class PosternEnvironment: Sendable {
         return router
     }
 
-    public var authEndpoints: AuthEndpoints {
-        AuthEndpoints(authenticator: authenticator, metrics: metrics, denialMessage: config.effectiveDenialMessage)
+    /// The auth listener's endpoints. Reads `nginx.backend_password_file` when set.
+    public func authEndpoints() throws -> AuthEndpoints {
+        var backends: [String: NginxMailAuth.Backend] = [:]
+        for (name, address) in [("imap", config.nginxIMAP), ("pop3", config.nginxPOP3), ("smtp", config.nginxSMTP)] {
+            if let address { backends[name] = NginxMailAuth.Backend(host: address.host, port: address.port) }
+        }
+        var backendPassword: String?
+        if let file = config.nginxBackendPasswordFile {
+            let secret = try PosternServer.readSecret(file, setting: "nginx.backend_password_file")
+            // nginx copies it into the backend's login command verbatim.
+            guard secret.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
+                throw ConfigError.file(file, "must hold printable ASCII without spaces (nginx.backend_password_file)")
+            }
+            backendPassword = secret
+        }
+        return AuthEndpoints(authenticator: authenticator, metrics: metrics, denialMessage: config.effectiveDenialMessage,
+                             nginx: NginxSettings(backends: backends, backendPassword: backendPassword),
+                             defaultDomain: config.saslDefaultDomain)
     }
 }

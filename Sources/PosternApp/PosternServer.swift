@@ -48,18 +48,21 @@ public enum PosternServer {
         public var port: Int
     }
 
+    /// A secret from a file, white space trimmed; at least 16 characters.
+    static func readSecret(_ file: String, setting: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ConfigError.file(file, "cannot be read (\(setting))")
+        }
+        let secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard secret.utf8.count >= 16 else { throw ConfigError.file(file, "must hold a secret of at least 16 characters (\(setting))") }
+        return secret
+    }
+
     public static func run(environment: PosternEnvironment, logger: Logger,
                            onListening: @escaping @Sendable (Listening) async -> Void = { _ in }) async throws {
         let config = environment.config
-        var sharedSecret: [UInt8]?
-        if let file = config.authSecretFile {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw ConfigError.file(file, "cannot be read (auth_secret_file)")
-            }
-            let secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard secret.utf8.count >= 16 else { throw ConfigError.file(file, "must hold a secret of at least 16 characters") }
-            sharedSecret = Array(secret.utf8)
-        }
+        let sharedSecret = try config.authSecretFile.map { Array(try readSecret($0, setting: "auth_secret_file").utf8) }
+        let authEndpoints = try environment.authEndpoints()
 
         try await environment.hasher.warmUp()
         let secretMode = sharedSecret == nil ? "off" : "on"
@@ -73,7 +76,7 @@ public enum PosternServer {
             },
             logger: logger)
         let auth = Application(
-            router: environment.authEndpoints.router(sharedSecret: sharedSecret),
+            router: authEndpoints.router(sharedSecret: sharedSecret),
             configuration: .init(address: .hostname(config.authListen.host, port: config.authListen.port), serverName: "Postern"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? config.authListen.port
@@ -84,9 +87,16 @@ public enum PosternServer {
             logger: logger)
         let flusher = LoginRecordFlushService(recorder: environment.recorder, store: environment.store, interval: .seconds(1), logger: logger)
 
+        var services: [any Service] = [flusher, auth, portal]
+        if !config.saslListen.isEmpty {
+            let verifier = SASLVerifier(authenticator: environment.authenticator, metrics: environment.metrics,
+                                        defaultDomain: config.saslDefaultDomain, logger: logger)
+            services.append(SASLAuthSocketService(addresses: config.saslListen, verifier: verifier, logger: logger,
+                                                  onListening: onListening))
+        }
         // Shut down in reverse: listeners first, then the final flush.
         let group = ServiceGroup(configuration: .init(
-            services: [flusher, auth, portal],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

@@ -92,6 +92,15 @@ public struct ProtocolAuthenticator: Sendable {
         return (.decided(decision), delay)
     }
 
+    /// Whether `username` names an account that may log in (ejabberd's
+    /// `isuser`, so chat servers accept messages only for real users). Throws
+    /// when the store cannot answer.
+    public func accountExists(_ username: String) async throws -> Bool {
+        guard let canonical = Username.canonical(username) else { return false }
+        guard let account = try await store.account(username: canonical) else { return false }
+        return !account.disabled
+    }
+
     private func gatherFacts(_ request: ProtocolLoginRequest, now: Date) async throws -> LoginFacts {
         let canonical = Username.canonical(request.username)
         let tooLong = request.password.utf8.count > Self.maximumPasswordBytes

@@ -36,5 +36,12 @@ public struct Username: Hashable, Sendable, CustomStringConvertible {
         return value
     }
 
+    /// A name as a mail or chat server passed it, with `defaultDomain` added
+    /// when it has no domain of its own (`alice` → `alice@example.org`).
+    public static func qualified(_ raw: String, defaultDomain: String?) -> String {
+        guard let defaultDomain, !raw.contains("@") else { return raw }
+        return raw + "@" + defaultDomain
+    }
+
     public var description: String { value }
 }

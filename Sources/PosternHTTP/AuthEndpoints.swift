@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import PosternCore
+import PosternProtocols
 
 /// The endpoints mail and chat servers call, served only on the auth listener.
 public struct AuthEndpoints: Sendable {
@@ -9,11 +10,17 @@ public struct AuthEndpoints: Sendable {
     public let metrics: PosternMetrics
     /// What every refused client is told, whatever the reason.
     public let denialMessage: String
+    public let nginx: NginxSettings
+    /// Added to usernames that arrive without a domain.
+    public let defaultDomain: String?
 
-    public init(authenticator: ProtocolAuthenticator, metrics: PosternMetrics, denialMessage: String) {
+    public init(authenticator: ProtocolAuthenticator, metrics: PosternMetrics, denialMessage: String,
+                nginx: NginxSettings = NginxSettings(), defaultDomain: String? = nil) {
         self.authenticator = authenticator
         self.metrics = metrics
         self.denialMessage = denialMessage
+        self.nginx = nginx
+        self.defaultDomain = defaultDomain
     }
 
     struct VerifyRequest: Decodable {
@@ -51,7 +58,7 @@ public struct AuthEndpoints: Sendable {
             clientIP = canonical
         }
         let (outcome, delay) = await authenticator.evaluate(
-            ProtocolLoginRequest(username: body.username, password: body.password, loginProtocol: loginProtocol, clientIP: clientIP))
+            ProtocolLoginRequest(username: Username.qualified(body.username, defaultDomain: defaultDomain), password: body.password, loginProtocol: loginProtocol, clientIP: clientIP))
         metrics.countLogin(protocol: loginProtocol, outcome: outcome)
         defer { metrics.recordVerifyLatency(ContinuousClock.now - started) }
         // A guessing source waits; the wait holds no thread.
@@ -65,6 +72,95 @@ public struct AuthEndpoints: Sendable {
             return JSONBody.response(.unauthorized, Refused(result: "deny", message: denialMessage))
         case .temporaryFailure:
             return JSONBody.response(.serviceUnavailable, Refused(result: "tempfail", message: "Temporary authentication failure. Try again shortly."))
+        }
+    }
+}
+
+/// Where nginx's mail proxy sends allowed clients.
+public struct NginxSettings: Sendable {
+    /// Backend per protocol (`imap`, `pop3`, `smtp`).
+    public var backends: [String: NginxMailAuth.Backend]
+    /// When set, nginx logs in to the backend as the canonical user with this
+    /// password, so the backend need not check the app password again.
+    public var backendPassword: String?
+
+    public init(backends: [String: NginxMailAuth.Backend] = [:], backendPassword: String? = nil) {
+        self.backends = backends
+        self.backendPassword = backendPassword
+    }
+}
+
+extension AuthEndpoints {
+    /// `GET /v1/nginx`: nginx's mail `auth_http`. The answer is always 200
+    /// with `Auth-Status` (nginx turns any other status into a temporary
+    /// error for the client), except 400 when the request is not from nginx
+    /// at all (no valid `Auth-Protocol`).
+    func nginxAuth(_ request: Request) async throws -> Response {
+        let started = ContinuousClock.now
+        func header(_ name: String) -> [UInt8]? {
+            guard let field = HTTPField.Name(name), let value = request.headers[field] else { return nil }
+            return Array(value.utf8)
+        }
+        let protocolName = header("Auth-Protocol").map { String(decoding: $0, as: UTF8.self).lowercased() } ?? ""
+        guard let loginProtocol = LoginProtocol(rawValue: protocolName), [.imap, .pop3, .smtp].contains(loginProtocol) else {
+            throw APIError(.badRequest, "invalid_auth_protocol", "Auth-Protocol must be imap, pop3 or smtp.")
+        }
+        let parsed: NginxMailAuth.Request
+        do {
+            parsed = try NginxMailAuth.parse(header: header)
+        } catch {
+            // A request nginx made but Postern cannot accept (CRAM-MD5, bytes
+            // that are not UTF-8…): the client gets the ordinary refusal.
+            let attempt = header("Auth-Login-Attempt").flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 1
+            metrics.countLogin(protocol: loginProtocol, outcome: .decided(.deny(.wrongPassword)))
+            return Self.nginxResponse(NginxMailAuth.answer(.deny(message: denialMessage), mailProtocol: protocolName,
+                                                           attempt: attempt, delay: 0))
+        }
+        var clientIP: String?
+        if let raw = parsed.clientIP { clientIP = ClientAddress.canonical(raw) }
+        let (outcome, delay) = await authenticator.evaluate(ProtocolLoginRequest(
+            username: Username.qualified(parsed.username, defaultDomain: defaultDomain), password: parsed.password,
+            loginProtocol: loginProtocol, clientIP: clientIP))
+        metrics.countLogin(protocol: loginProtocol, outcome: outcome)
+        defer { metrics.recordVerifyLatency(ContinuousClock.now - started) }
+        let verdict: NginxMailAuth.Verdict
+        switch outcome {
+        case .decided(.allow(_, let username, _)):
+            if let backend = nginx.backends[protocolName] {
+                verdict = .allow(user: username, backend: backend, backendPassword: nginx.backendPassword)
+            } else {
+                verdict = .temporaryFailure  // allowed, but nowhere to send it: a configuration error
+            }
+        case .decided(.deny): verdict = .deny(message: denialMessage)
+        case .temporaryFailure: verdict = .temporaryFailure
+        }
+        let answer = NginxMailAuth.answer(verdict, mailProtocol: protocolName, attempt: parsed.attempt, delay: delay)
+        if answer.holdBack > 0 { try? await Task.sleep(for: .milliseconds(Int(answer.holdBack * 1000))) }
+        return Self.nginxResponse(answer)
+    }
+
+    static func nginxResponse(_ answer: NginxMailAuth.Answer) -> Response {
+        var headers = HTTPFields()
+        for (name, value) in answer.headers {
+            if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }
+        }
+        headers[.cacheControl] = "no-store"
+        return Response(status: .ok, headers: headers)
+    }
+
+    struct ExistsRequest: Decodable { let username: String }
+    struct ExistsAnswer: Encodable { let exists: Bool }
+
+    /// `POST /v1/user-exists`: whether a username names an active account,
+    /// for chat servers that route messages only to real users. 503 when the
+    /// store cannot answer.
+    func userExists(_ request: Request) async throws -> Response {
+        let body = try await JSONBody.decode(ExistsRequest.self, from: request)
+        do {
+            let exists = try await authenticator.accountExists(Username.qualified(body.username, defaultDomain: defaultDomain))
+            return JSONBody.response(.ok, ExistsAnswer(exists: exists))
+        } catch {
+            return JSONBody.response(.serviceUnavailable, Refused(result: "tempfail", message: "Temporary failure. Try again shortly."))
         }
     }
 }
@@ -84,7 +180,7 @@ public struct SharedSecretMiddleware<Context: RequestContext>: RouterMiddleware 
 }
 
 extension AuthEndpoints {
-    /// The auth listener's router: `/healthz`, `/metrics` and `/v1/verify`.
+    /// The auth listener's router: `/healthz`, `/metrics`, `/v1/verify`, `/v1/nginx` and `/v1/user-exists`.
     public func router(sharedSecret: [UInt8]?) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ErrorMiddleware())
@@ -96,6 +192,8 @@ extension AuthEndpoints {
                      body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
         }
         protected.post("/v1/verify") { request, _ in try await verify(request) }
+        protected.get("/v1/nginx") { request, _ in try await nginxAuth(request) }
+        protected.post("/v1/user-exists") { request, _ in try await userExists(request) }
         return router
     }
 }

@@ -98,7 +98,7 @@ struct BrowserSessionMiddleware: RouterMiddleware {
             else { return try forbidden(context) }
             return nil
         }
-        var body = request.body
+        let body = request.body
         let buffer: ByteBuffer
         do {
             buffer = try await body.collect(upTo: Self.maximumFormBytes)

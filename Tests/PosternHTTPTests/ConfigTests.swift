@@ -87,7 +87,7 @@ struct LiveTests {
     func live() async throws {
         try await withHarness { h in
             _ = try await h.environment.accounts.createAccount(username: "alice@example.org", password: "violet staple orbit")
-            let app = Application(router: h.environment.authEndpoints.router(sharedSecret: nil),
+            let app = Application(router: try h.environment.authEndpoints().router(sharedSecret: nil),
                                   configuration: .init(address: .hostname("127.0.0.1", port: 0)))
             try await app.test(.live) { client in
                 let client = Client(client: client)

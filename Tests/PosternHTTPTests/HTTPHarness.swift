@@ -75,7 +75,7 @@ struct HTTPHarness {
     func run(sharedSecret: [UInt8]? = nil, live: Bool = false, _ body: @Sendable (_ portal: Client, _ auth: Client) async throws -> Void) async throws {
         let address = ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0))
         let portal = Application(router: environment.userAPI.router(), configuration: address)
-        let auth = Application(router: environment.authEndpoints.router(sharedSecret: sharedSecret), configuration: address)
+        let auth = Application(router: try environment.authEndpoints().router(sharedSecret: sharedSecret), configuration: address)
         try await portal.test(live ? .live : .router) { portalClient in
             try await auth.test(live ? .live : .router) { authClient in
                 try await body(Client(client: portalClient), Client(client: authClient))
