@@ -111,7 +111,7 @@ let package = Package(
         .executableTarget(
             name: "PosternCLI",
             dependencies: [
-                "PosternApp", "PosternCore", "PosternSQL",
+                "PosternApp", "PosternCore", "PosternSQL", "PosternProtocols",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -90,7 +90,8 @@ public enum PosternServer {
         var services: [any Service] = [flusher, auth, portal]
         if !config.saslListen.isEmpty {
             let verifier = SASLVerifier(authenticator: environment.authenticator, metrics: environment.metrics,
-                                        defaultDomain: config.saslDefaultDomain, logger: logger)
+                                        defaultDomain: config.saslDefaultDomain,
+                                        denialMessage: config.effectiveDenialMessage, logger: logger)
             services.append(SASLAuthSocketService(addresses: config.saslListen, verifier: verifier, logger: logger,
                                                   onListening: onListening))
         }

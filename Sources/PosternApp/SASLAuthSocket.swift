@@ -15,13 +15,14 @@ struct SASLVerifier: Sendable {
     let authenticator: ProtocolAuthenticator
     let metrics: PosternMetrics
     let defaultDomain: String?
+    let denialMessage: String
     let logger: Logger
 
     func verify(_ login: DovecotAuthServer.Login) async -> DovecotAuthServer.Verdict {
         let started = ContinuousClock.now
         guard let loginProtocol = LoginProtocol(serviceName: login.service) else {
             logger.warning("SASL request for an unknown service; refused", metadata: ["service": "\(login.service.prefix(32))"])
-            return .deny
+            return .deny(reason: denialMessage)
         }
         let clientIP = login.remoteIP.flatMap(ClientAddress.canonical)
         let (outcome, delay) = await authenticator.evaluate(ProtocolLoginRequest(
@@ -32,7 +33,7 @@ struct SASLVerifier: Sendable {
         if delay > 0 { try? await Task.sleep(for: .milliseconds(Int(delay * 1000))) }
         switch outcome {
         case .decided(.allow(_, let username, _)): return .allow(user: username)
-        case .decided(.deny): return .deny
+        case .decided(.deny): return .deny(reason: denialMessage)
         case .temporaryFailure: return .temporaryFailure
         }
     }

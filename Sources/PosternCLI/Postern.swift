@@ -17,7 +17,7 @@ struct Postern: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postern",
         abstract: "Application-specific passwords and MFA for self-hosted mail and chat servers.",
-        subcommands: [Serve.self, User.self, AppPassword.self, Migrate.self])
+        subcommands: [Serve.self, User.self, AppPassword.self, Migrate.self, XMPPExtAuth.self])
 }
 
 /// Options every command shares: where the data and the config file are.
@@ -114,6 +114,13 @@ extension Postern {
         @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical. Default info.", valueName: "level"))
         var logLevel: String?
 
+        @Option(help: ArgumentHelp("Dovecot-protocol SASL auth socket, for Postfix, Prosody and Exim. Repeatable. Key: sasl_listen.",
+                                   valueName: "unix:path|inet:host:port"))
+        var saslListen: [String] = []
+
+        @Option(help: ArgumentHelp("Domain added to usernames given without one (SASL, nginx). Key: sasl_default_domain.", valueName: "domain"))
+        var saslDefaultDomain: String?
+
         @Flag(help: "Refuse to start if the database schema needs migrating, instead of migrating it. Env: POSTERN_NO_MIGRATE=1.")
         var noMigrate = false
 
@@ -122,6 +129,8 @@ extension Postern {
                 "listen": listen, "auth_listen": authListen, "auth_secret_file": authSecretFile, "public_url": publicURL,
                 "signup": signup, "denial_message": denialMessage, "totp_issuer": totpIssuer,
                 "app_password_limit": appPasswordLimit, "log_level": logLevel,
+                "sasl_listen": saslListen.isEmpty ? nil : saslListen.joined(separator: ","),
+                "sasl_default_domain": saslDefaultDomain,
             ])
             CLI.bootstrapLogging(level: config.logLevel)
             let logger = Logger(label: "postern")

@@ -43,7 +43,9 @@ public struct DovecotAuthServer: Sendable {
     public enum Verdict: Sendable, Equatable {
         /// `user` is the canonical name the server should use from now on.
         case allow(user: String)
-        case deny
+        /// `reason` is what the client is shown (Postfix appends it to its
+        /// 535 reply; Prosody sends it as the SASL failure text).
+        case deny(reason: String)
         /// The answer could not be found (store down). Clients must keep their password.
         case temporaryFailure
     }
@@ -127,8 +129,8 @@ public struct DovecotAuthServer: Sendable {
         switch verdict {
         case .allow(let user):
             return [.send("OK\t\(id)\tuser=\(DovecotTabEscaping.escape(user))\n")]
-        case .deny:
-            return [.send(fail(id))]
+        case .deny(let reason):
+            return [.send(fail(id, reason: reason))]
         case .temporaryFailure:
             // `temp` for older clients (Prosody), `code=temp_fail` for newer ones.
             return [.send("FAIL\t\(id)\tcode=temp_fail\ttemp\treason=Temporary authentication failure.\n")]

@@ -58,7 +58,7 @@ struct DovecotAuthServerTests {
         var s = Session()
         s.client("VERSION\t1\t1\nCPID\t99\nAUTH\t3\tPLAIN\tservice=xmpp\tresp=\(b64("\u{0}bob\u{0}wrong"))\n")
         #expect(s.verifications.map(\.id) == [3])
-        s.answer(3, .deny)
+        s.answer(3, .deny(reason: "Authentication failed."))
         #expect(s.sent == ["FAIL\t3\treason=Authentication failed.\n"])
         s.client("AUTH\t4\tPLAIN\tservice=xmpp\tresp=\(b64("\u{0}bob\u{0}x"))\n")
         s.answer(4, .temporaryFailure)
@@ -95,7 +95,7 @@ struct DovecotAuthServerTests {
         s.client(batch)
         #expect(s.verifications.map(\.id) == [1, 2, 3, 4, 5])
         #expect(s.server.pendingCount == 5)
-        for id: UInt32 in [4, 2, 5, 1, 3] { s.answer(id, id % 2 == 0 ? .deny : .allow(user: "u\(id)@x.org")) }
+        for id: UInt32 in [4, 2, 5, 1, 3] { s.answer(id, id % 2 == 0 ? .deny(reason: "Authentication failed.") : .allow(user: "u\(id)@x.org")) }
         #expect(s.sent == ["FAIL\t4\treason=Authentication failed.\n", "FAIL\t2\treason=Authentication failed.\n",
                            "OK\t5\tuser=u5@x.org\n", "OK\t1\tuser=u1@x.org\n", "OK\t3\tuser=u3@x.org\n"])
         #expect(s.server.pendingCount == 0)
