@@ -158,7 +158,7 @@ let package = Package(
 // POSTERN_FUZZ=1 and builds them with -sanitize=fuzzer into .build-fuzz.
 if ProcessInfo.processInfo.environment["POSTERN_FUZZ"] == "1" {
     package.targets += [
-        .executableTarget(name: "PosternFuzz", dependencies: ["PosternWebAuthn", "PosternCore"], path: "Fuzz/Sources"),
+        .executableTarget(name: "PosternFuzz", dependencies: ["PosternWebAuthn", "PosternCore", "PosternProtocols"], path: "Fuzz/Sources"),
     ]
     package.products += [.executable(name: "postern-fuzz", targets: ["PosternFuzz"])]
 }

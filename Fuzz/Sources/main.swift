@@ -1,13 +1,17 @@
-// One fuzzing executable; FUZZ_TARGET picks the target (cbor or text).
+// One fuzzing executable; FUZZ_TARGET picks the target (cbor, text or adapters).
 // Control goes to libFuzzer (linked by -sanitize=fuzzer).
 #if canImport(Glibc)
 import Glibc
 #endif
 
-let fuzzesText = getenv("FUZZ_TARGET").map { String(cString: $0) } == "text"
+let fuzzTarget = getenv("FUZZ_TARGET").map { String(cString: $0) } ?? "cbor"
 
 func fuzzOne(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
-    fuzzesText ? fuzzText(start, count) : fuzzCBOR(start, count)
+    switch fuzzTarget {
+    case "text": fuzzText(start, count)
+    case "adapters": fuzzAdapters(start, count)
+    default: fuzzCBOR(start, count)
+    }
 }
 
 /// libFuzzer's conventional entry point, for when its own `main` drives.
