@@ -142,7 +142,9 @@ let package = Package(
                 "PosternCore", "PosternSQL", "PosternHTTP", "PosternApp",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
-                "PosternTestSupport", "PosternWebAuthn",
+                "PosternTestSupport", "PosternWebAuthn", "PosternProtocols",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(
