@@ -86,7 +86,9 @@ struct AuthListenerClient: Sendable {
                   let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
             return object["exists"] as? Bool == true
         case .refused(let command):
-            FileHandle.standardError.write(Data("postern xmpp-extauth: refused command \(command.prefix(20))\n".utf8))
+            // Name only commands of the protocol: an unparseable frame could hold a password.
+            let known = ["auth", "isuser", "setpass", "tryregister", "removeuser", "removeuser3"].contains(command)
+            FileHandle.standardError.write(Data("postern xmpp-extauth: refused \(known ? command : "an unknown or malformed") request\n".utf8))
             return false
         }
     }
