@@ -40,6 +40,14 @@ import TOMLKit
 /// | `sasl_default_domain` | none | domain added to SASL, nginx and extauth usernames given without `@domain` |
 /// | `nginx.imap`, `nginx.pop3`, `nginx.smtp` | none | backend `IP:PORT` nginx's mail proxy sends an allowed client to |
 /// | `nginx.backend_password_file` | none | file with the password nginx hands the backend as `Auth-Pass` (with the canonical user), instead of the app password |
+/// | `mail.smtp_url` | none | `smtp://[user:pass@]host:port` (STARTTLS) or `smtps://…`; without it mail goes to `<data>/outbox/*.eml` |
+/// | `mail.from` | `postern@<public host>` | sender of notifications |
+/// | `mail.ca_file` | system CAs | extra trusted CA certificates (PEM) for the SMTP server |
+/// | `mail.retry_base` | `30` | seconds before the first retry of a failed delivery; doubles each time, at most an hour |
+/// | `reset.token_lifetime` | `1800` | seconds a password-reset link works |
+/// | `reset.revoke_app_passwords` | `true` | a password reset revokes every app password |
+/// | `password_change.revoke_app_passwords` | `false` | whether "also revoke all app passwords" starts ticked when changing the password |
+/// | `activity.retention_days` | `90` | days activity is kept |
 /// | `client.imap`, `client.pop3`, `client.smtp`, `client.xmpp` | public URL host, 993, 995, 587, 5222 | servers shown to users with a new app password |
 public struct PosternConfig: Sendable, Equatable {
     public var listen = HostAndPort(host: "127.0.0.1", port: 8080)
@@ -71,8 +79,19 @@ public struct PosternConfig: Sendable, Equatable {
     public var nginxPOP3: HostAndPort?
     public var nginxSMTP: HostAndPort?
     public var nginxBackendPasswordFile: String?
+    public var smtpURL: SMTPURL?
+    public var mailFrom: String?
+    public var mailCAFile: String?
+    public var mailRetryBase: Double = 30
+    public var resetTokenLifetime: Double = 1800
+    public var revokeAppPasswordsOnReset = true
+    public var passwordChangeRevokesByDefault = false
+    public var activityRetentionDays = 90
 
     public init() {}
+
+    /// The sender of notifications.
+    public var effectiveMailFrom: String { mailFrom ?? "postern@\(publicHost)" }
 
     /// The public URL's host, the default for client server names.
     public var publicHost: String { URL(string: publicURL)?.host ?? "localhost" }
@@ -84,6 +103,8 @@ public struct PosternConfig: Sendable, Equatable {
         "client.imap", "client.pop3", "client.smtp", "client.xmpp",
         "throttle.free_failures", "throttle.max_delay", "throttle.account_failures_per_hour",
         "sasl_listen", "sasl_default_domain", "nginx.imap", "nginx.pop3", "nginx.smtp", "nginx.backend_password_file",
+        "mail.smtp_url", "mail.from", "mail.ca_file", "mail.retry_base", "reset.token_lifetime", "reset.revoke_app_passwords",
+        "password_change.revoke_app_passwords", "activity.retention_days",
     ]
 
     /// The message protocol clients get for every refusal, unless configured.
@@ -205,6 +226,28 @@ public struct PosternConfig: Sendable, Equatable {
             self[keyPath: path] = value
         }
         nginxBackendPasswordFile = values["nginx.backend_password_file"].flatMap { $0.isEmpty ? nil : $0 }
+        func bool(_ key: String) throws -> Bool? {
+            guard let text = values[key] else { return nil }
+            switch text.lowercased() {
+            case "true", "1", "yes", "on": return true
+            case "false", "0", "no", "off": return false
+            default: throw ConfigError.invalid(key, "true or false", text)
+            }
+        }
+        if let text = values["mail.smtp_url"], !text.isEmpty {
+            guard let url = SMTPURL(text) else { throw ConfigError.invalid("mail.smtp_url", "smtp://[user:pass@]host:port or smtps://…", "(hidden)") }
+            smtpURL = url
+        }
+        if let text = values["mail.from"], !text.isEmpty {
+            guard Username.canonical(text) != nil else { throw ConfigError.invalid("mail.from", "an address like postern@example.org", text) }
+            mailFrom = text
+        }
+        mailCAFile = values["mail.ca_file"].flatMap { $0.isEmpty ? nil : $0 }
+        if let value = try seconds("mail.retry_base") { mailRetryBase = max(0.1, value) }
+        if let value = try seconds("reset.token_lifetime") { resetTokenLifetime = min(max(60, value), 86_400) }
+        if let value = try bool("reset.revoke_app_passwords") { revokeAppPasswordsOnReset = value }
+        if let value = try bool("password_change.revoke_app_passwords") { passwordChangeRevokesByDefault = value }
+        if let value = try int("activity.retention_days", 1...3650) { activityRetentionDays = value }
         if let text = values["log_level"] {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(text) else {
                 throw ConfigError.invalid("log_level", "trace, debug, info, notice, warning, error or critical", text)

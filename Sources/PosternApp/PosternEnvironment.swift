@@ -21,10 +21,14 @@ public final class PosternEnvironment: Sendable {
     public let authenticator: ProtocolAuthenticator
     public let databasePath: String
     public let keyPath: String
+    public let notices: NoticeComposer
+    public let clock: PosternCore.Clock
 
     private init(config: PosternConfig, store: SQLStore, keys: KeyRing, hasher: OffloadedHasher, metrics: PosternMetrics,
                  recorder: LoginRecorder, accounts: AccountService, authenticator: ProtocolAuthenticator,
-                 databasePath: String, keyPath: String) {
+                 databasePath: String, keyPath: String, notices: NoticeComposer, clock: PosternCore.Clock) {
+        self.notices = notices
+        self.clock = clock
         self.config = config
         self.store = store
         self.keys = keys
@@ -69,18 +73,24 @@ public final class PosternEnvironment: Sendable {
         let hasher = OffloadedHasher(parameters: config.scrypt, threads: config.hashConcurrency, inFlight: metrics.hashesInFlight)
         let recorder = LoginRecorder()
         let throttle = LoginThrottle(policy: config.throttle)
+        let notices = NoticeComposer(keys: keys, publicURL: config.publicURL, productName: config.totpIssuer)
+        var policy = AccountPolicy(signupOpen: config.signupOpen, appPasswordLimit: config.appPasswordLimit,
+                                   sessionLifetime: config.sessionLifetime, totpIssuer: config.totpIssuer,
+                                   portalIdleTimeout: config.portalIdleTimeout, reauthenticationWindow: config.reauthWindow)
+        policy.resetTokenLifetime = config.resetTokenLifetime
+        policy.revokeAppPasswordsOnReset = config.revokeAppPasswordsOnReset
+        policy.passwordChangeRevokesByDefault = config.passwordChangeRevokesByDefault
         let accounts = AccountService(
-            store: store, hasher: hasher, keys: keys, passwordPolicy: .bundled(),
-            policy: AccountPolicy(signupOpen: config.signupOpen, appPasswordLimit: config.appPasswordLimit,
-                                  sessionLifetime: config.sessionLifetime, totpIssuer: config.totpIssuer,
-                                  portalIdleTimeout: config.portalIdleTimeout, reauthenticationWindow: config.reauthWindow),
-            clock: clock, webAuthn: WebAuthnSettings(publicURL: config.publicURL, name: config.totpIssuer), throttle: throttle)
+            store: store, hasher: hasher, keys: keys, passwordPolicy: .bundled(), policy: policy,
+            clock: clock, webAuthn: WebAuthnSettings(publicURL: config.publicURL, name: config.totpIssuer), throttle: throttle,
+            notices: notices)
         let authenticator = ProtocolAuthenticator(
             store: store, hasher: hasher, keys: keys,
             cache: VerifiedPasswordCache(key: keys.passwordCacheKey, ttl: config.passwordCacheTTL),
-            recorder: recorder, clock: clock, throttle: throttle)
+            recorder: recorder, clock: clock, throttle: throttle, notices: notices)
         return PosternEnvironment(config: config, store: store, keys: keys, hasher: hasher, metrics: metrics, recorder: recorder,
-                                  accounts: accounts, authenticator: authenticator, databasePath: databasePath, keyPath: keyPath)
+                                  accounts: accounts, authenticator: authenticator, databasePath: databasePath, keyPath: keyPath,
+                                  notices: notices, clock: clock)
     }
 
     /// Writes what is buffered and closes the database.
@@ -91,6 +101,21 @@ public final class PosternEnvironment: Sendable {
     }
 
     public var userAPI: UserAPI { UserAPI(accounts: accounts) }
+
+    /// Where notifications go: the SMTP server, or `<data>/outbox/*.eml`.
+    var mailTransport: any MailTransport {
+        if let url = config.smtpURL {
+            return SMTPTransport(url: url, heloName: config.publicHost, caFile: config.mailCAFile, timeout: .seconds(60))
+        }
+        return FileTransport(directory: URL(fileURLWithPath: config.dataDirectory).standardizedFileURL.path + "/outbox")
+    }
+
+    /// The outbox deliverer for this environment.
+    func deliveryService(logger: Logger) -> OutboxDeliveryService {
+        OutboxDeliveryService(store: store, composer: notices, transport: mailTransport, from: config.effectiveMailFrom,
+                              domain: config.publicHost, retryBase: config.mailRetryBase, maximumAttempts: 20,
+                              interval: .seconds(1), clock: clock, logger: logger)
+    }
 
     /// The portal listener's router: security headers, the JSON API, and the HTML portal.
     public func portalRouter() async throws -> Router<PortalContext> {

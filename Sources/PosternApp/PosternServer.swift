@@ -5,6 +5,22 @@ import PosternCore
 import PosternHTTP
 import ServiceLifecycle
 
+/// A tick every `interval` (the first at once, or after one interval) until
+/// the consumer stops listening. Background services loop over it.
+func ticks(every interval: Duration, immediately: Bool) -> AsyncStream<Void> {
+    AsyncStream<Void> { continuation in
+        let task = Task {
+            if immediately { continuation.yield() }
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                continuation.yield()
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+    }
+}
+
 /// Writes buffered last-use records and audit events about once a second, and
 /// once more on shutdown.
 struct LoginRecordFlushService: Service {
@@ -14,17 +30,7 @@ struct LoginRecordFlushService: Service {
     let logger: Logger
 
     func run() async throws {
-        let ticks = AsyncStream<Void> { continuation in
-            let task = Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: interval)
-                    continuation.yield()
-                }
-                continuation.finish()
-            }
-            continuation.onTermination = { _ in task.cancel() }
-        }
-        for await _ in ticks.cancelOnGracefulShutdown() {
+        for await _ in ticks(every: interval, immediately: false).cancelOnGracefulShutdown() {
             await flush()
         }
         await flush()
@@ -87,7 +93,12 @@ public enum PosternServer {
             logger: logger)
         let flusher = LoginRecordFlushService(recorder: environment.recorder, store: environment.store, interval: .seconds(1), logger: logger)
 
-        var services: [any Service] = [flusher, auth, portal]
+        let delivery = environment.deliveryService(logger: logger)
+        let retention = RetentionService(store: environment.store, retention: Double(config.activityRetentionDays) * 86_400,
+                                         clock: environment.clock, logger: logger)
+        logger.notice("notifications", metadata: ["transport": "\(config.smtpURL.map { "smtp \($0.host):\($0.port)" } ?? "files in <data>/outbox")",
+                                                  "from": "\(config.effectiveMailFrom)"])
+        var services: [any Service] = [retention, delivery, flusher, auth, portal]
         if !config.saslListen.isEmpty {
             let verifier = SASLVerifier(authenticator: environment.authenticator, metrics: environment.metrics,
                                         defaultDomain: config.saslDefaultDomain,

@@ -17,7 +17,7 @@ struct Postern: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postern",
         abstract: "Application-specific passwords and MFA for self-hosted mail and chat servers.",
-        subcommands: [Serve.self, User.self, AppPassword.self, Migrate.self, XMPPExtAuth.self])
+        subcommands: [Serve.self, User.self, AppPassword.self, Activity.self, Migrate.self, XMPPExtAuth.self])
 }
 
 /// Options every command shares: where the data and the config file are.
@@ -121,6 +121,13 @@ extension Postern {
         @Option(help: ArgumentHelp("Domain added to usernames given without one (SASL, nginx). Key: sasl_default_domain.", valueName: "domain"))
         var saslDefaultDomain: String?
 
+        @Option(help: ArgumentHelp("Where notifications go: smtp://[user:pass@]host:port or smtps://…; without it, <data>/outbox/*.eml. Key: mail.smtp_url.",
+                                   valueName: "url"))
+        var smtpURL: String?
+
+        @Option(help: ArgumentHelp("Sender of notifications. Default postern@<public host>. Key: mail.from.", valueName: "address"))
+        var mailFrom: String?
+
         @Flag(help: "Refuse to start if the database schema needs migrating, instead of migrating it. Env: POSTERN_NO_MIGRATE=1.")
         var noMigrate = false
 
@@ -130,7 +137,7 @@ extension Postern {
                 "signup": signup, "denial_message": denialMessage, "totp_issuer": totpIssuer,
                 "app_password_limit": appPasswordLimit, "log_level": logLevel,
                 "sasl_listen": saslListen.isEmpty ? nil : saslListen.joined(separator: ","),
-                "sasl_default_domain": saslDefaultDomain,
+                "sasl_default_domain": saslDefaultDomain, "mail.smtp_url": smtpURL, "mail.from": mailFrom,
             ])
             CLI.bootstrapLogging(level: config.logLevel)
             let logger = Logger(label: "postern")
@@ -323,6 +330,38 @@ extension Postern {
                     await environment.close()
                     throw ValidationError("No such account or active app password.")
                 }
+            }
+        }
+    }
+}
+
+extension Postern {
+    /// `postern activity USER`: the account's security events, as its owner sees them.
+    struct Activity: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show an account's security activity, newest first.")
+        @OptionGroup var options: ConfigOptions
+        @Argument var username: String
+        @Option(help: "How many events. Default 50.") var limit = 50
+        @Option(help: ArgumentHelp("Only sign_in, protocol_login or change.", valueName: "category")) var category: String?
+
+        func validate() throws {
+            guard (1...200).contains(limit) else { throw ValidationError("--limit must be from 1 to 200.") }
+            if let category, ActivityEntry.Category(rawValue: category) == nil {
+                throw ValidationError("--category must be sign_in, protocol_login or change.")
+            }
+        }
+
+        func run() async throws {
+            let environment = try await CLI.open(options)
+            do {
+                let account = try await environment.accounts.account(username: username)
+                let categories = category.flatMap(ActivityEntry.Category.init(rawValue:)).map { Set([$0]) }
+                let page = try await environment.accounts.activity(account: account, before: nil, categories: categories, limit: limit)
+                await environment.close()
+                CLI.table(["WHEN", "WHAT", "FROM"], page.entries.map { [CLI.date($0.at), $0.summary, $0.clientIP ?? "-"] })
+            } catch PosternError.notFound {
+                await environment.close()
+                throw ValidationError("No account \(username).")
             }
         }
     }

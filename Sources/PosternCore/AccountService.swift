@@ -14,6 +14,12 @@ public struct AccountPolicy: Sendable {
     /// How long a sign-in waits for its second factor, and how many wrong codes it takes.
     public var secondFactorWindow: TimeInterval = 5 * 60
     public var secondFactorAttempts = 5
+    /// How long a password-reset link works.
+    public var resetTokenLifetime: TimeInterval = 30 * 60
+    /// Whether a password reset revokes every app password.
+    public var revokeAppPasswordsOnReset = true
+    /// Whether "also revoke all app passwords" starts ticked on a password change.
+    public var passwordChangeRevokesByDefault = false
 
     public init(signupOpen: Bool = true, appPasswordLimit: Int = 100, sessionLifetime: TimeInterval = 12 * 3600, totpIssuer: String = "Postern",
                 portalIdleTimeout: TimeInterval = 30 * 60, reauthenticationWindow: TimeInterval = 10 * 60) {
@@ -65,11 +71,14 @@ public struct AccountService: Sendable {
     let totp = TOTPVerifier()
     let webAuthn: WebAuthnSettings
     let throttle: LoginThrottle
+    /// Composes the owner's notifications; nil sends none.
+    let notices: NoticeComposer?
 
     public init(store: any PosternStore, hasher: any PasswordHasher, keys: KeyRing, passwordPolicy: PasswordPolicy,
                 policy: AccountPolicy, clock: Clock = .system, webAuthn: WebAuthnSettings = WebAuthnSettings(publicURL: "http://localhost:8080"),
-                throttle: LoginThrottle = LoginThrottle()) {
+                throttle: LoginThrottle = LoginThrottle(), notices: NoticeComposer? = nil) {
         self.throttle = throttle
+        self.notices = notices
         self.store = store
         self.hasher = hasher
         self.keys = keys
@@ -129,16 +138,33 @@ public struct AccountService: Sendable {
         try await store.replaceRecoveryCodes(accountID: account.id, codes: [], audit: event("admin: recovery codes"))
     }
 
-    public func changePassword(account: Account, current: String, new: String, keepingSession: Data?) async throws {
+    /// Changes the password; ends every other session, and with
+    /// `revokeAppPasswords` also revokes every app password.
+    public func changePassword(account: Account, current: String, new: String, keepingSession: Data?,
+                               revokeAppPasswords: Bool = false) async throws {
         guard try await hasher.verify(current, against: account.passwordHash) else { throw PosternError.invalidCredentials }
         try passwordPolicy.check(new, username: account.username)
         let hash = try await hasher.hash(new)
-        let event = AuditEvent(accountID: account.id, kind: .passwordChanged, result: "ok", at: clock.now)
+        let event = changeEvent(.passwordChanged, account, .passwordChanged)
         guard try await store.replacePasswordHash(accountID: account.id, expected: account.passwordHash, new: hash, audit: event) else {
             // Changed concurrently: make the caller start again with fresh state.
             throw PosternError.invalidCredentials
         }
         _ = try await store.deleteSessions(accountID: account.id, keeping: keepingSession)
+        if revokeAppPasswords { try await revokeAllAppPasswords(account: account) }
+    }
+
+    /// An audit event for a change the owner made, carrying its notification
+    /// and the address the request came from (`RequestOrigin`).
+    func changeEvent(_ kind: AuditEvent.Kind, _ account: Account, _ change: NoticeComposer.Change, reason: String? = nil,
+                     appPasswordID: String? = nil) -> AuditEvent {
+        let now = clock.now
+        var event = AuditEvent(accountID: account.id, kind: kind, result: "ok", reason: reason, appPasswordID: appPasswordID,
+                               clientIP: RequestOrigin.clientIP, at: now)
+        if let notice = notices?.change(change, recipient: account.username, clientIP: RequestOrigin.clientIP, at: now) {
+            event.notices = [notice]
+        }
+        return event
     }
 
     // MARK: - Sessions
@@ -383,7 +409,7 @@ public struct AccountService: Sendable {
         let now = clock.now
         guard let step = totp.matchingStep(code: code, key: secret, at: now, after: nil) else { throw PosternError.invalidCode }
         guard try await store.confirmTOTP(accountID: account.id, step: step, at: now,
-                                          audit: AuditEvent(accountID: account.id, kind: .totpEnabled, result: "ok", at: now))
+                                          audit: changeEvent(.totpEnabled, account, .totpEnabled))
         else { throw PosternError.totpNotPending }
     }
 
@@ -394,7 +420,7 @@ public struct AccountService: Sendable {
             throw PosternError.totpNotEnabled
         }
         guard try await consumeTOTP(account: account, code: code) else { throw PosternError.invalidCode }
-        _ = try await store.deleteTOTP(accountID: account.id, audit: AuditEvent(accountID: account.id, kind: .totpDisabled, result: "ok", at: clock.now))
+        _ = try await store.deleteTOTP(accountID: account.id, audit: changeEvent(.totpDisabled, account, .totpDisabled))
     }
 
     /// Checks a code against the confirmed factor and burns its time step in
@@ -422,8 +448,8 @@ public struct AccountService: Sendable {
                                            protocols: scope, createdAt: now, expiresAt: expiresAt)
             do {
                 try await store.createAppPassword(record, limit: policy.appPasswordLimit,
-                                                  audit: AuditEvent(accountID: account.id, kind: .appPasswordCreated, result: "ok",
-                                                                    reason: name, appPasswordID: record.id, at: now))
+                                                  audit: changeEvent(.appPasswordCreated, account, .appPasswordCreated(name: name),
+                                                                     reason: name, appPasswordID: record.id))
                 return IssuedAppPassword(record: record, password: password)
             } catch StoreError.conflict(let what) where what == "digest" {
                 continue
@@ -439,19 +465,19 @@ public struct AccountService: Sendable {
     }
 
     public func revokeAppPassword(account: Account, id: String) async throws {
-        let now = clock.now
-        guard try await store.revokeAppPassword(accountID: account.id, id: id, at: now,
-                                                audit: AuditEvent(accountID: account.id, kind: .appPasswordRevoked, result: "ok",
-                                                                  appPasswordID: id, at: now))
+        let name = try await store.listAppPasswords(accountID: account.id).first { $0.id == id }?.name ?? "?"
+        guard try await store.revokeAppPassword(accountID: account.id, id: id, at: clock.now,
+                                                audit: changeEvent(.appPasswordRevoked, account, .appPasswordRevoked(name: name),
+                                                                   reason: name, appPasswordID: id))
         else { throw PosternError.notFound }
     }
 
     @discardableResult
     public func revokeAllAppPasswords(account: Account) async throws -> Int {
-        let now = clock.now
-        return try await store.revokeAllAppPasswords(accountID: account.id, at: now,
-                                                     audit: AuditEvent(accountID: account.id, kind: .appPasswordRevoked, result: "ok",
-                                                                       reason: "all", at: now))
+        let active = try await store.listAppPasswords(accountID: account.id).filter { $0.revokedAt == nil }.count
+        return try await store.revokeAllAppPasswords(accountID: account.id, at: clock.now,
+                                                     audit: changeEvent(.appPasswordRevoked, account, .allAppPasswordsRevoked(count: active),
+                                                                        reason: "all"))
     }
 
     public func activity(account: Account, limit: Int = 100) async throws -> [AuditEvent] {

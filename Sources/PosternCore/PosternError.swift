@@ -22,6 +22,7 @@ public enum PosternError: Error, Equatable, Sendable {
     case securityKeyRejected
     case securityKeyTaken
     case reauthenticationRequired
+    case invalidResetToken
     /// Too many failed attempts; try again after this many seconds.
     case throttled(Int)
 
@@ -47,6 +48,7 @@ public enum PosternError: Error, Equatable, Sendable {
         case .securityKeyRejected: "security_key_rejected"
         case .securityKeyTaken: "security_key_taken"
         case .reauthenticationRequired: "reauthentication_required"
+        case .invalidResetToken: "invalid_reset_token"
         case .throttled: "too_many_attempts"
         }
     }
@@ -73,6 +75,7 @@ public enum PosternError: Error, Equatable, Sendable {
         case .securityKeyRejected: "The security key's answer could not be verified. Try again."
         case .securityKeyTaken: "That security key is already registered."
         case .reauthenticationRequired: "This change needs a recent sign-in. Sign in again to confirm it's you."
+        case .invalidResetToken: "This reset link is invalid, used or expired. Ask for a new one."
         case .throttled(let seconds): "Too many attempts. Wait \(seconds) second\(seconds == 1 ? "" : "s") and try again."
         }
     }

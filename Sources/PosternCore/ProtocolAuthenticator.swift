@@ -44,10 +44,18 @@ public struct ProtocolAuthenticator: Sendable {
     let clock: Clock
     let throttle: LoginThrottle
     let accountIDs = AccountIDCache()
+    /// Composes the owner's notifications; nil sends none.
+    let notices: NoticeComposer?
+    /// Once-keys this instance already handed to the store, so a busy app
+    /// password does not try its "new network" notice on every login. The
+    /// store still decides "once" across instances.
+    let noticeKeysSeen = AccountIDCache(capacity: 100_000)
 
     public init(store: any PosternStore, hasher: any PasswordHasher, keys: KeyRing, cache: VerifiedPasswordCache,
-                recorder: LoginRecorder, clock: Clock = .system, throttle: LoginThrottle = LoginThrottle()) {
+                recorder: LoginRecorder, clock: Clock = .system, throttle: LoginThrottle = LoginThrottle(),
+                notices: NoticeComposer? = nil) {
         self.throttle = throttle
+        self.notices = notices
         self.store = store
         self.hasher = hasher
         self.keys = keys
@@ -187,7 +195,44 @@ public struct ProtocolAuthenticator: Sendable {
                                loginProtocol: request.loginProtocol, credential: app == nil ? nil : "app_password",
                                appPasswordID: app?.id, clientIP: request.clientIP, at: now)
         }
-        recorder.record(event, lastUse: lastUse)
+        var withNotices = event
+        withNotices.notices = notices(for: decision, request: request, facts: facts)
+        recorder.record(withNotices, lastUse: lastUse)
+    }
+
+    /// The owner's notifications a decision causes: a third-party app's first
+    /// login or first login from a new network; the account password refused
+    /// because MFA is on; a stale client. Never for failed guesses.
+    private func notices(for decision: LoginDecision, request: ProtocolLoginRequest, facts: LoginFacts) -> [Notice] {
+        guard let composer = notices, let account = facts.account else { return [] }
+        let ip = request.clientIP
+        func once(_ key: String, _ make: () -> Notice?) -> [Notice] {
+            guard noticeKeysSeen.id(for: key) == nil, let notice = make() else { return [] }
+            noticeKeysSeen.remember(key, id: "")
+            return [notice]
+        }
+        switch decision {
+        case .allow(_, _, .appPassword(let id)):
+            guard let app = facts.appPassword else { return [] }
+            let network = ip.flatMap { ClientAddress.buckets($0).last } ?? "unknown"
+            return once("app-net:\(id):\(network)") {
+                composer.appPasswordUsed(recipient: account.username, appName: app.name, appID: id, loginProtocol: request.loginProtocol,
+                                         clientIP: ip, network: network, firstUse: app.lastUse == nil, at: facts.now)
+            }
+        case .deny(.appPasswordRequired):
+            return once("mfa-password:\(account.id):\(ip ?? "-"):\(Int(facts.now.timeIntervalSince1970 / 86_400))") {
+                composer.accountPasswordRefused(recipient: account.username, accountID: account.id, loginProtocol: request.loginProtocol,
+                                                clientIP: ip, at: facts.now)
+            }
+        case .deny(.appPasswordRevoked), .deny(.appPasswordExpired):
+            guard let app = facts.appPassword else { return [] }
+            return once("stale:\(app.id):\(ip ?? "-")") {
+                composer.staleClient(recipient: account.username, appName: app.name, appID: app.id, loginProtocol: request.loginProtocol,
+                                     clientIP: ip, at: facts.now)
+            }
+        default:
+            return []
+        }
     }
 }
 

@@ -150,6 +150,8 @@ public struct AuditEvent: Sendable, Equatable {
         case securityKeyRemoved = "security_key_removed"
         case recoveryCodesGenerated = "recovery_codes_generated"
         case recoveryCodeUsed = "recovery_code_used"
+        case passwordResetRequested = "password_reset_requested"
+        case passwordReset = "password_reset"
     }
 
     public var id: String
@@ -165,6 +167,8 @@ public struct AuditEvent: Sendable, Equatable {
     public var appPasswordID: String?
     public var clientIP: String?
     public var at: Date
+    /// Notifications written to the outbox in the same transaction as the event.
+    public var notices: [Notice] = []
 
     public init(id: String = Secrets.newIdentifier(), accountID: String?, kind: Kind, result: String, reason: String? = nil,
                 loginProtocol: LoginProtocol? = nil, credential: String? = nil, appPasswordID: String? = nil,
@@ -240,6 +244,23 @@ public struct RecoveryCodeRecord: Sendable, Equatable {
         self.accountID = accountID
         self.salt = salt
         self.hash = hash
+        self.usedAt = usedAt
+    }
+}
+
+/// A password-reset request: only the token's digest is stored.
+public struct PasswordReset: Sendable, Equatable {
+    public var tokenDigest: Data
+    public var accountID: String
+    public var createdAt: Date
+    public var expiresAt: Date
+    public var usedAt: Date?
+
+    public init(tokenDigest: Data, accountID: String, createdAt: Date, expiresAt: Date, usedAt: Date? = nil) {
+        self.tokenDigest = tokenDigest
+        self.accountID = accountID
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
         self.usedAt = usedAt
     }
 }

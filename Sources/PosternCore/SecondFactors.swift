@@ -91,7 +91,7 @@ extension AccountService {
         let key = SecurityKey(credentialID: Data(credential.id), accountID: account.id, name: name, publicKey: Data(credential.publicKey),
                               algorithm: credential.algorithm, signCount: credential.signCount, createdAt: now)
         do {
-            try await store.addSecurityKey(key, audit: AuditEvent(accountID: account.id, kind: .securityKeyAdded, result: "ok", reason: name, at: now))
+            try await store.addSecurityKey(key, audit: changeEvent(.securityKeyAdded, account, .securityKeyAdded(name: name), reason: name))
         } catch StoreError.conflict {
             throw PosternError.securityKeyTaken
         }
@@ -110,7 +110,7 @@ extension AccountService {
             throw PosternError.reauthenticationRequired
         }
         guard try await store.removeSecurityKey(credentialID: credentialID, accountID: account.id,
-                                                audit: AuditEvent(accountID: account.id, kind: .securityKeyRemoved, result: "ok", at: clock.now))
+                                                audit: changeEvent(.securityKeyRemoved, account, .securityKeyRemoved))
         else { throw PosternError.notFound }
     }
 
@@ -177,7 +177,7 @@ extension AccountService {
                                       hash: RecoveryCodeFormat.hash(RecoveryCodeFormat.normalise(code)!, salt: salt, keys: keys))
         }
         try await store.replaceRecoveryCodes(accountID: account.id, codes: records,
-                                             audit: AuditEvent(accountID: account.id, kind: .recoveryCodesGenerated, result: "ok", at: clock.now))
+                                             audit: changeEvent(.recoveryCodesGenerated, account, .recoveryCodesGenerated))
         return codes
     }
 
@@ -197,8 +197,9 @@ extension AccountService {
             }
         }
         guard let matched else { return false }
+        let remaining = try await store.unusedRecoveryCodes(accountID: account.id).count - 1
         return try await store.burnRecoveryCode(id: matched.id, accountID: account.id, at: clock.now,
-                                                audit: AuditEvent(accountID: account.id, kind: .recoveryCodeUsed, result: "ok", at: clock.now))
+                                                audit: changeEvent(.recoveryCodeUsed, account, .recoveryCodeUsed(remaining: max(0, remaining))))
     }
 
     /// The second factors an account can sign in with.

@@ -116,12 +116,57 @@ public protocol RevealStore: Sendable {
 public protocol AuditStore: Sendable {
     /// The account's events, newest first.
     func auditEvents(accountID: String, limit: Int) async throws -> [AuditEvent]
+    /// A page of the account's events, newest first: those strictly older than
+    /// `before` (time, then id), of the given kinds (all when nil).
+    func auditEvents(accountID: String, before: AuditCursor?, kinds: Set<AuditEvent.Kind>?, limit: Int) async throws -> [AuditEvent]
+    /// Deletes events older than `before` (retention). Returns how many.
+    func pruneAuditEvents(before: Date) async throws -> Int
     /// Writes what protocol logins produced, in one transaction: the newest
     /// last use per app password (never replacing a newer one already stored)
     /// and the audit events.
     func recordLogins(lastUses: [LastUse], events: [AuditEvent]) async throws
 }
 
+/// Where a page of audit events ends: the last event's time and id.
+public struct AuditCursor: Sendable, Equatable {
+    public var at: Date
+    public var id: String
+    public init(at: Date, id: String) {
+        self.at = at
+        self.id = id
+    }
+}
+
+/// The outbox of notifications. Every store method that takes an
+/// `AuditEvent` also writes the event's notices, in the same transaction; a
+/// notice with a `onceKey` is written only if that key was never used.
+public protocol OutboxStore: Sendable {
+    /// Up to `limit` unsent messages due at `now` that no other deliverer
+    /// holds, each leased until `leaseUntil`. Two concurrent callers never get
+    /// the same message.
+    func claimOutbox(now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage]
+    /// Marks a message sent (after the server's 250) and drops its content.
+    func markOutboxSent(id: String, at: Date) async throws
+    /// Records a failed attempt and when to try again.
+    func markOutboxFailed(id: String, attempts: Int, nextAttemptAt: Date, error: String) async throws
+    /// Unsent messages, oldest first (for admins and tests).
+    func pendingOutbox(limit: Int) async throws -> [OutboxMessage]
+}
+
+public protocol PasswordResetStore: Sendable {
+    /// Saves a request; the audit event carries the email.
+    func savePasswordReset(_ reset: PasswordReset, audit: AuditEvent) async throws
+    /// The request for a token digest, if unused and unexpired.
+    func passwordReset(tokenDigest: Data, now: Date) async throws -> PasswordReset?
+    /// In one transaction: marks the request used (only if it is still unused
+    /// and unexpired — of two concurrent uses one wins), sets the password
+    /// hash, ends every session of the account, optionally revokes its app
+    /// passwords, and writes the event. False when the token was already used
+    /// or expired; then nothing changes.
+    func completePasswordReset(tokenDigest: Data, accountID: String, newPasswordHash: String, revokeAppPasswords: Bool,
+                               now: Date, audit: AuditEvent) async throws -> Bool
+}
+
 /// Everything Postern stores.
 public protocol PosternStore: AccountStore, TOTPStore, AppPasswordStore, SessionStore, RevealStore, SecurityKeyStore,
-    RecoveryCodeStore, AuditStore {}
+    RecoveryCodeStore, AuditStore, OutboxStore, PasswordResetStore {}

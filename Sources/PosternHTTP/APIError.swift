@@ -46,7 +46,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .usernameTaken, .appPasswordNameTaken, .totpAlreadyEnabled: .conflict
         case .signupClosed: .forbidden
         case .invalidCredentials, .otpRequired: .unauthorized
-        case .notFound: .notFound
+        case .notFound, .invalidResetToken: .notFound
         case .appPasswordLimit: .conflict
         case .totpNotPending, .totpNotEnabled, .securityKeyTaken: .conflict
         case .reauthenticationRequired: .forbidden

@@ -75,3 +75,16 @@ public struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddlewa
         return response
     }
 }
+
+/// Makes the peer's address known to the core for the request
+/// (`RequestOrigin.clientIP`), so notices and activity say where a change
+/// came from.
+public struct RequestOriginMiddleware: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: PortalContext, next: (Request, PortalContext) async throws -> Response) async throws -> Response {
+        try await RequestOrigin.$clientIP.withValue(context.peerAddress) {
+            try await next(request, context)
+        }
+    }
+}

@@ -61,6 +61,7 @@ public struct UserAPI: Sendable {
     struct PasswordChange: Decodable {
         let currentPassword: String
         let newPassword: String
+        let revokeAppPasswords: Bool?
     }
 
     struct Enrolment: Encodable {
@@ -133,6 +134,67 @@ public struct UserAPI: Sendable {
 
     static let noContent = Response(status: .noContent)
 
+    struct ResetRequest: Decodable { let username: String }
+    struct ResetCompletion: Decodable {
+        let token: String
+        let newPassword: String
+        let otp: String?
+        let recoveryCode: String?
+    }
+
+    struct ActivityEvent: Encodable {
+        let id: String
+        let at: Date
+        let category: String
+        let kind: String
+        let result: String
+        let summary: String
+        let clientIp: String?
+        let `protocol`: String?
+        let appPasswordId: String?
+
+        init(_ entry: ActivityEntry) {
+            id = entry.id
+            at = entry.at
+            category = entry.category.rawValue
+            kind = entry.kind
+            result = entry.result
+            summary = entry.summary
+            clientIp = entry.clientIP
+            self.protocol = entry.loginProtocol
+            appPasswordId = entry.appPasswordID
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case id, at, category, kind, result, summary, clientIp, `protocol`, appPasswordId
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(at, forKey: .at)
+            try c.encode(category, forKey: .category)
+            try c.encode(kind, forKey: .kind)
+            try c.encode(result, forKey: .result)
+            try c.encode(summary, forKey: .summary)
+            try c.encode(clientIp, forKey: .clientIp)
+            try c.encode(self.protocol, forKey: .protocol)
+            try c.encode(appPasswordId, forKey: .appPasswordId)
+        }
+    }
+
+    struct ActivityPage: Encodable {
+        let events: [ActivityEvent]
+        let nextCursor: String?
+
+        enum CodingKeys: String, CodingKey { case events, nextCursor }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(events, forKey: .events)
+            try c.encode(nextCursor, forKey: .nextCursor)
+        }
+    }
+
     // MARK: - Routes
 
     public func addRoutes(to router: Router<PortalContext>) {
@@ -167,7 +229,46 @@ public struct UserAPI: Sendable {
             return JSONBody.response(.created, CreatedSession(token: token, expiresAt: session.expiresAt))
         }
 
+        api.post("password-reset") { request, _ in
+            let body = try await JSONBody.decode(ResetRequest.self, from: request)
+            // Answered at once and alike for every name; the work happens after.
+            let accounts = self.accounts
+            Task { await accounts.requestPasswordReset(username: body.username) }
+            return JSONBody.response(.accepted, ["status": "If the account exists, a reset link is on its way."])
+        }
+        api.post("password-reset/complete") { request, _ in
+            let body = try await JSONBody.decode(ResetCompletion.self, from: request)
+            try await accounts.completePasswordReset(token: body.token, newPassword: body.newPassword, otp: body.otp,
+                                                     recoveryCode: body.recoveryCode)
+            return Self.noContent
+        }
+
         let signedIn = api.group(context: SignedInContext.self)
+        signedIn.get("activity") { request, context in
+            let limit = try request.uri.queryParameters["limit"].map { text -> Int in
+                guard let value = Int(text), (1...200).contains(value) else {
+                    throw APIError(.badRequest, "invalid_limit", "limit must be a whole number from 1 to 200.")
+                }
+                return value
+            } ?? 50
+            var categories: Set<ActivityEntry.Category>?
+            if let text = request.uri.queryParameters["category"], !text.isEmpty {
+                categories = try Set(text.split(separator: ",").map { name in
+                    guard let category = ActivityEntry.Category(rawValue: String(name)) else {
+                        throw APIError(.badRequest, "invalid_category", "category must be sign_in, protocol_login or change (comma-separated).")
+                    }
+                    return category
+                })
+            }
+            let cursor = try request.uri.queryParameters["cursor"].map { text -> AuditCursor in
+                guard let cursor = ActivityCursor.decode(String(text)) else {
+                    throw APIError(.badRequest, "invalid_cursor", "cursor must be a next_cursor value from an earlier answer.")
+                }
+                return cursor
+            }
+            let page = try await accounts.activity(account: context.account, before: cursor, categories: categories, limit: limit)
+            return JSONBody.response(.ok, ActivityPage(events: page.entries.map(ActivityEvent.init), nextCursor: page.next.map(ActivityCursor.encode)))
+        }
         signedIn.delete("sessions/current") { _, context in
             try await accounts.signOut(session: context.session)
             return Self.noContent
@@ -179,7 +280,8 @@ public struct UserAPI: Sendable {
         signedIn.put("account/password") { request, context in
             let body = try await JSONBody.decode(PasswordChange.self, from: request)
             try await accounts.changePassword(account: context.account, current: body.currentPassword, new: body.newPassword,
-                                              keepingSession: context.session.tokenDigest)
+                                              keepingSession: context.session.tokenDigest,
+                                              revokeAppPasswords: body.revokeAppPasswords ?? false)
             return Self.noContent
         }
         signedIn.post("mfa/totp") { _, context in
@@ -253,6 +355,7 @@ public struct UserAPI: Sendable {
         router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: SessionMiddleware(accounts: accounts))
+        router.add(middleware: RequestOriginMiddleware())
         router.get("/healthz") { _, _ in JSONBody.response(.ok, ["status": "ok"]) }
         addRoutes(to: router)
         return router
@@ -285,5 +388,20 @@ public struct PublicKeyCredentialJSON: Decodable, Sendable {
 
     public func checkType() throws {
         guard type == "public-key" else { throw PosternError.invalidRequest("credential.type must be \"public-key\".") }
+    }
+}
+
+/// An activity page's cursor, opaque to clients: base64url of "millis:id".
+enum ActivityCursor {
+    static func encode(_ cursor: AuditCursor) -> String {
+        Base64URL.encode(Array("\(Int64(cursor.at.timeIntervalSince1970 * 1000)):\(cursor.id)".utf8))
+    }
+
+    static func decode(_ text: String) -> AuditCursor? {
+        guard text.count <= 200, let bytes = Base64URL.decode(text), let plain = String(validating: bytes, as: UTF8.self),
+              let colon = plain.firstIndex(of: ":"), let millis = Int64(plain[..<colon]) else { return nil }
+        let id = String(plain[plain.index(after: colon)...])
+        guard !id.isEmpty, id.count <= 64 else { return nil }
+        return AuditCursor(at: Date(timeIntervalSince1970: Double(millis) / 1000), id: id)
     }
 }

@@ -118,6 +118,40 @@ public struct Portal: Sendable {
                                         cookies: [cookies.clear(cookies.session), cookies.set(cookies.csrf, Secrets.newToken())])
         }
 
+        router.get("/forgot") { _, context in try views.page("forgot", context: context, data: [:]) }
+        router.post("/forgot") { _, context in
+            let username = context.field("username")
+            guard Username.canonical(username) != nil else {
+                return try views.page("forgot", status: .badRequest, context: context, data: ["error": PosternError.invalidUsername.message])
+            }
+            // The same answer, at once, whether or not the account exists.
+            let accounts = self.accounts
+            Task { await accounts.requestPasswordReset(username: username) }
+            return try views.page("forgot", context: context, data: ["sent": true])
+        }
+        router.get("/reset") { request, context in
+            let token = request.uri.queryParameters["token"].map(String.init) ?? ""
+            return try await resetPage(context, token: token)
+        }
+        router.post("/reset") { _, context in
+            let token = context.field("token")
+            do {
+                try await accounts.completePasswordReset(token: token, newPassword: context.field("new_password"),
+                                                         otp: context.form["otp"]?.first, recoveryCode: context.form["recovery_code"]?.first)
+                return try signInPage(context, notice: "Your password was reset. Sign in with the new one.")
+            } catch let error as PosternError where error != .invalidResetToken {
+                let message = switch error {
+                case .otpRequired: "Enter a code from your authenticator app, or a recovery code."
+                case .invalidCode: "That code is not valid, or was used already."
+                default: error.message
+                }
+                return try await resetPage(context, token: token, error: message)
+            }
+        }
+        router.get("/security/activity") { request, context in
+            guard let browser = context.browser else { return PortalViews.redirect("/signin") }
+            return try await activityPage(context, browser.account, request: request)
+        }
         router.get("/security") { request, context in
             guard let browser = context.browser else { return PortalViews.redirect("/signin") }
             return try await securityPage(context, browser.account, notice: request.uri.queryParameters["done"].flatMap { Self.notices[String($0)] })
@@ -142,7 +176,8 @@ public struct Portal: Sendable {
         router.post("/security/password") { _, context in
             try await sensitive(context) { browser in
                 try await accounts.changePassword(account: browser.account, current: context.field("current_password"),
-                                                  new: context.field("new_password"), keepingSession: browser.session.tokenDigest)
+                                                  new: context.field("new_password"), keepingSession: browser.session.tokenDigest,
+                                                  revokeAppPasswords: context.field("revoke_app_passwords") == "1")
                 return PortalViews.redirect("/security?done=password_changed")
             }
         }
@@ -324,12 +359,50 @@ public struct Portal: Sendable {
                 if let expires = record.expiresAt { item["expires"] = PortalViews.display(expires) }
                 return item
             },
+            "revokeByDefault": accounts.policy.passwordChangeRevokesByDefault,
             "protocolChoices": Self.protocolLabels.map { ["value": $0.0.rawValue, "label": $0.1] },
             "nameValue": context.form["name"]?.first ?? "",
         ]
         if let notice { data["notice"] = notice }
         if let error { data["error"] = error }
         return try views.page("security", status: status, context: context, data: data)
+    }
+
+    /// The page behind a reset link: a new password, and a second factor when MFA is on.
+    func resetPage(_ context: PortalContext, token: String, error: String? = nil) async throws -> Response {
+        guard token.count <= 100, let account = try await accounts.passwordResetAccount(token: token) else {
+            return try views.page("message", status: .notFound, context: context, data: [
+                "heading": "This link doesn't work", "message": PosternError.invalidResetToken.message,
+                "link": "/forgot", "linkText": "Ask for a new link",
+            ])
+        }
+        var data: [String: Any] = ["token": token, "account": account.username, "mfaOn": account.mfaEnabled,
+                                   "revokesApps": accounts.policy.revokeAppPasswordsOnReset]
+        if let error { data["error"] = error }
+        return try views.page("reset", status: error == nil ? .ok : .badRequest, context: context, data: data)
+    }
+
+    func activityPage(_ context: PortalContext, _ account: Account, request: Request) async throws -> Response {
+        let categoryName = request.uri.queryParameters["category"].map(String.init)
+        let category = categoryName.flatMap(ActivityEntry.Category.init(rawValue:))
+        var cursor: AuditCursor?
+        if let text = request.uri.queryParameters["before"], let millis = Int64(text.prefix { $0 != "." }),
+           let id = text.split(separator: ".", maxSplits: 1).dropFirst().first {
+            cursor = AuditCursor(at: Date(timeIntervalSince1970: Double(millis) / 1000), id: String(id))
+        }
+        let page = try await accounts.activity(account: account, before: cursor, categories: category.map { [$0] }, limit: 50)
+        var data: [String: Any] = [
+            "all": category == nil, "signIn": category == .signIn, "protocolLogin": category == .protocolLogin, "change": category == .change,
+            "hasEntries": !page.entries.isEmpty,
+            "entries": page.entries.map { entry -> [String: Any] in
+                ["when": PortalViews.display(entry.at), "summary": entry.summary, "from": entry.clientIP ?? "", "result": entry.result]
+            },
+        ]
+        if let next = page.next {
+            let before = "before=\(Int64(next.at.timeIntervalSince1970 * 1000)).\(next.id)"
+            data["next"] = (category.map { "category=\($0.rawValue)&" } ?? "") + before
+        }
+        return try views.page("activity", context: context, data: data)
     }
 
     func totpSetupPage(_ context: PortalContext, _ account: Account, error: String?) async throws -> Response {

@@ -106,6 +106,25 @@ public enum Migrations {
                 "CREATE INDEX recovery_codes_account ON recovery_codes (account_id)",
             ]
         },
+        Migration(version: 4, name: "outbox, notice keys, password resets") { dialect in
+            let blob = dialect == "postgresql" ? "BYTEA" : "BLOB"
+            return [
+                """
+                CREATE TABLE outbox (
+                    id TEXT PRIMARY KEY, recipient TEXT NOT NULL, sealed \(blob), created_at BIGINT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at BIGINT NOT NULL, leased_until BIGINT,
+                    sent_at BIGINT, last_error TEXT)
+                """,
+                "CREATE INDEX outbox_due ON outbox (sent_at, next_attempt_at)",
+                "CREATE TABLE notice_keys (key TEXT PRIMARY KEY, at BIGINT NOT NULL)",
+                """
+                CREATE TABLE password_resets (
+                    token_digest \(blob) PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                    created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, used_at BIGINT)
+                """,
+                "CREATE INDEX audit_events_at ON audit_events (at)",
+            ]
+        },
     ]
 
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }

@@ -429,10 +429,33 @@ public struct SQLStore: PosternStore {
     // MARK: - Audit
 
     public func auditEvents(accountID: String, limit: Int) async throws -> [AuditEvent] {
+        try await auditEvents(accountID: accountID, before: nil, kinds: nil, limit: limit)
+    }
+
+    public func auditEvents(accountID: String, before: AuditCursor?, kinds: Set<AuditEvent.Kind>?, limit: Int) async throws -> [AuditEvent] {
         try await executor.read { db in
-            try await db.raw("""
-                SELECT * FROM audit_events WHERE account_id = \(bind: accountID) ORDER BY at DESC, id DESC LIMIT \(bind: max(1, min(limit, 1000)))
-                """).all().map { row in
+            var query = SQLQueryString("SELECT * FROM audit_events WHERE account_id = \(bind: accountID)")
+            if let before {
+                query.appendInterpolation(unsafeRaw: " AND (at < ")
+                query.appendInterpolation(bind: before.at.millis)
+                query.appendInterpolation(unsafeRaw: " OR (at = ")
+                query.appendInterpolation(bind: before.at.millis)
+                query.appendInterpolation(unsafeRaw: " AND id < ")
+                query.appendInterpolation(bind: before.id)
+                query.appendInterpolation(unsafeRaw: "))")
+            }
+            if let kinds {
+                if kinds.isEmpty { return [] }
+                query.appendInterpolation(unsafeRaw: " AND kind IN (")
+                for (index, kind) in kinds.map(\.rawValue).sorted().enumerated() {
+                    if index > 0 { query.appendInterpolation(unsafeRaw: ", ") }
+                    query.appendInterpolation(bind: kind)
+                }
+                query.appendInterpolation(unsafeRaw: ")")
+            }
+            query.appendInterpolation(unsafeRaw: " ORDER BY at DESC, id DESC LIMIT ")
+            query.appendInterpolation(bind: max(1, min(limit, 1000)))
+            return try await db.raw(query).all().map { row in
                 AuditEvent(id: try row.decode(column: "id", as: String.self),
                            accountID: try row.decode(column: "account_id", as: String?.self),
                            kind: AuditEvent.Kind(rawValue: try row.decode(column: "kind", as: String.self)) ?? .protocolLogin,
@@ -444,6 +467,16 @@ public struct SQLStore: PosternStore {
                            clientIP: try row.decode(column: "client_ip", as: String?.self),
                            at: Date(millis: try row.decode(column: "at", as: Int64.self)))
             }
+        }
+    }
+
+    public func pruneAuditEvents(before: Date) async throws -> Int {
+        try await executor.write { db in
+            let events = try await db.raw("DELETE FROM audit_events WHERE at < \(bind: before.millis) RETURNING id").all().count
+            // Sent messages' rows go with them; unsent ones stay until delivered.
+            try await db.raw("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < \(bind: before.millis)").run()
+            try await db.raw("DELETE FROM password_resets WHERE expires_at < \(bind: before.millis)").run()
+            return events
         }
     }
 
@@ -467,8 +500,22 @@ public struct SQLStore: PosternStore {
         }
     }
 
-    /// Inserts audit events, many rows a statement.
+    /// Inserts audit events, many rows a statement, and their notices into
+    /// the outbox (a notice with a once-key only if the key is new).
     static func insert(_ events: [AuditEvent], _ db: any SQLDatabase) async throws {
+        let now = events.first?.at ?? Date()
+        for notice in events.flatMap(\.notices) {
+            if let key = notice.onceKey {
+                let fresh = try await db.raw("""
+                    INSERT INTO notice_keys (key, at) VALUES (\(bind: key), \(bind: now.millis)) ON CONFLICT (key) DO NOTHING RETURNING key
+                    """).first() != nil
+                if !fresh { continue }
+            }
+            try await db.raw("""
+                INSERT INTO outbox (id, recipient, sealed, created_at, attempts, next_attempt_at)
+                VALUES (\(bind: notice.id), \(bind: notice.recipient), \(bind: notice.sealed), \(bind: now.millis), 0, \(bind: now.millis))
+                """).run()
+        }
         for chunk in stride(from: 0, to: events.count, by: 200).map({ events[$0..<min($0 + 200, events.count)] }) {
             let insert = db.insert(into: "audit_events")
                 .columns("id", "account_id", "kind", "result", "reason", "protocol", "credential", "app_password_id", "client_ip", "at")
@@ -480,6 +527,99 @@ public struct SQLStore: PosternStore {
                 ] as [any SQLExpression])
             }
             try await insert.run()
+        }
+    }
+
+    // MARK: - Outbox
+
+    public func claimOutbox(now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage] {
+        try await executor.write { db in
+            // One writer at a time (SQLite), or a row lock (PostgreSQL): the
+            // lease makes a claimed message invisible to the next claimer.
+            let rows = try await db.raw("""
+                UPDATE outbox SET leased_until = \(bind: leaseUntil.millis)
+                WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= \(bind: now.millis)
+                             AND (leased_until IS NULL OR leased_until <= \(bind: now.millis))
+                             ORDER BY next_attempt_at LIMIT \(bind: max(1, limit)))
+                RETURNING *
+                """).all()
+            return try rows.map(Self.outboxMessage).sorted { $0.createdAt < $1.createdAt }
+        }
+    }
+
+    public func markOutboxSent(id: String, at: Date) async throws {
+        try await executor.write { db in
+            try await db.raw("UPDATE outbox SET sent_at = \(bind: at.millis), sealed = NULL, leased_until = NULL, last_error = NULL WHERE id = \(bind: id)").run()
+        }
+    }
+
+    public func markOutboxFailed(id: String, attempts: Int, nextAttemptAt: Date, error: String) async throws {
+        try await executor.write { db in
+            try await db.raw("""
+                UPDATE outbox SET attempts = \(bind: attempts), next_attempt_at = \(bind: nextAttemptAt.millis), leased_until = NULL,
+                last_error = \(bind: String(error.prefix(500))) WHERE id = \(bind: id) AND sent_at IS NULL
+                """).run()
+        }
+    }
+
+    public func pendingOutbox(limit: Int) async throws -> [OutboxMessage] {
+        try await executor.read { db in
+            try await db.raw("SELECT * FROM outbox WHERE sent_at IS NULL ORDER BY created_at, id LIMIT \(bind: max(1, limit))").all().map(Self.outboxMessage)
+        }
+    }
+
+    static func outboxMessage(_ row: any SQLRow) throws -> OutboxMessage {
+        OutboxMessage(id: try row.decode(column: "id", as: String.self), recipient: try row.decode(column: "recipient", as: String.self),
+                      sealed: try row.decode(column: "sealed", as: Data?.self),
+                      createdAt: Date(millis: try row.decode(column: "created_at", as: Int64.self)),
+                      attempts: try row.decode(column: "attempts", as: Int.self),
+                      nextAttemptAt: Date(millis: try row.decode(column: "next_attempt_at", as: Int64.self)),
+                      sentAt: try row.decode(column: "sent_at", as: Int64?.self).map(Date.init(millis:)),
+                      lastError: try row.decode(column: "last_error", as: String?.self))
+    }
+
+    // MARK: - Password resets
+
+    public func savePasswordReset(_ reset: PasswordReset, audit: AuditEvent) async throws {
+        try await executor.write { db in
+            try await db.raw("""
+                INSERT INTO password_resets (token_digest, account_id, created_at, expires_at)
+                VALUES (\(bind: reset.tokenDigest), \(bind: reset.accountID), \(bind: reset.createdAt.millis), \(bind: reset.expiresAt.millis))
+                """).run()
+            try await Self.insert([audit], db)
+        }
+    }
+
+    public func passwordReset(tokenDigest: Data, now: Date) async throws -> PasswordReset? {
+        try await executor.read { db in
+            try await db.raw("""
+                SELECT * FROM password_resets WHERE token_digest = \(bind: tokenDigest) AND used_at IS NULL AND expires_at > \(bind: now.millis)
+                """).first().map { row in
+                PasswordReset(tokenDigest: try row.decode(column: "token_digest", as: Data.self), accountID: try row.decode(column: "account_id", as: String.self),
+                              createdAt: Date(millis: try row.decode(column: "created_at", as: Int64.self)),
+                              expiresAt: Date(millis: try row.decode(column: "expires_at", as: Int64.self)))
+            }
+        }
+    }
+
+    public func completePasswordReset(tokenDigest: Data, accountID: String, newPasswordHash: String, revokeAppPasswords: Bool,
+                                      now: Date, audit: AuditEvent) async throws -> Bool {
+        try await executor.write { db in
+            let claimed = try await db.raw("""
+                UPDATE password_resets SET used_at = \(bind: now.millis)
+                WHERE token_digest = \(bind: tokenDigest) AND account_id = \(bind: accountID) AND used_at IS NULL AND expires_at > \(bind: now.millis)
+                RETURNING account_id
+                """).first() != nil
+            guard claimed else { return false }
+            try await db.raw("UPDATE accounts SET password_hash = \(bind: newPasswordHash) WHERE id = \(bind: accountID)").run()
+            try await db.raw("DELETE FROM sessions WHERE account_id = \(bind: accountID)").run()
+            if revokeAppPasswords {
+                try await db.raw("UPDATE app_passwords SET revoked_at = \(bind: now.millis) WHERE account_id = \(bind: accountID) AND revoked_at IS NULL").run()
+            }
+            // Other requests for the same account stop working too.
+            try await db.raw("UPDATE password_resets SET used_at = \(bind: now.millis) WHERE account_id = \(bind: accountID) AND used_at IS NULL").run()
+            try await Self.insert([audit], db)
+            return true
         }
     }
 }

@@ -1,0 +1,71 @@
+import Crypto
+import Foundation
+
+/// The address a request came from, set by the HTTP layer for the duration
+/// of a request, so notices and audit events can say where a change came
+/// from without every call passing it along.
+public enum RequestOrigin {
+    @TaskLocal public static var clientIP: String?
+}
+
+extension AccountService {
+    /// Starts a password reset: if `username` names an active account, saves
+    /// a single-use token (only its digest) and writes the email with the link
+    /// to the outbox, in one transaction. Answers nothing either way, so the
+    /// caller cannot tell whether the account exists; callers run it after
+    /// answering, so the time taken does not tell either. At most one email
+    /// per account per 10 minutes (decided in the database), so nobody can
+    /// flood a mailbox.
+    public func requestPasswordReset(username: String) async {
+        guard let canonical = Username.canonical(username),
+              let account = try? await store.account(username: canonical), !account.disabled else { return }
+        let token = Base64URL.encode(Secrets.randomBytes(32))
+        let now = clock.now
+        let reset = PasswordReset(tokenDigest: Self.resetDigest(token), accountID: account.id, createdAt: now,
+                                  expiresAt: now.addingTimeInterval(policy.resetTokenLifetime))
+        var event = AuditEvent(accountID: account.id, kind: .passwordResetRequested, result: "ok", clientIP: RequestOrigin.clientIP, at: now)
+        if var notice = notices?.passwordResetLink(recipient: account.username, token: token, validFor: policy.resetTokenLifetime,
+                                                   clientIP: RequestOrigin.clientIP, at: now) {
+            notice.onceKey = "reset:\(account.id):\(Int(now.timeIntervalSince1970 / 600))"
+            event.notices = [notice]
+        }
+        try? await store.savePasswordReset(reset, audit: event)
+    }
+
+    /// The account a reset link belongs to, if the link is still good (for the
+    /// page that asks for the new password and, with MFA, a second factor).
+    public func passwordResetAccount(token: String) async throws -> Account? {
+        guard let reset = try await store.passwordReset(tokenDigest: Self.resetDigest(token), now: clock.now) else { return nil }
+        return try await store.account(id: reset.accountID)
+    }
+
+    /// Finishes a reset. With MFA on it needs a current authenticator code or
+    /// an unused recovery code as well: a reset never bypasses MFA. Ends every
+    /// session, revokes the app passwords (per policy) and notifies the owner.
+    public func completePasswordReset(token: String, newPassword: String, otp: String?, recoveryCode: String?) async throws {
+        let digest = Self.resetDigest(token)
+        guard let reset = try await store.passwordReset(tokenDigest: digest, now: clock.now),
+              let account = try await store.account(id: reset.accountID), !account.disabled
+        else { throw PosternError.invalidResetToken }
+        try passwordPolicy.check(newPassword, username: account.username)
+        if account.mfaEnabled {
+            if let otp, !otp.isEmpty {
+                guard try await consumeTOTP(account: account, code: otp) else { throw PosternError.invalidCode }
+            } else if let recoveryCode, !recoveryCode.isEmpty {
+                guard try await consumeRecoveryCode(account: account, code: recoveryCode) else { throw PosternError.invalidCode }
+            } else {
+                throw PosternError.otpRequired
+            }
+        }
+        let hash = try await hasher.hash(newPassword)
+        guard try await store.completePasswordReset(tokenDigest: digest, accountID: account.id, newPasswordHash: hash,
+                                                    revokeAppPasswords: policy.revokeAppPasswordsOnReset, now: clock.now,
+                                                    audit: changeEvent(.passwordReset, account, .passwordReset))
+        else { throw PosternError.invalidResetToken }
+    }
+
+    /// Reset tokens are 256 random bits; a plain hash is enough to store them.
+    static func resetDigest(_ token: String) -> Data {
+        Data(SHA256.hash(data: Data(token.utf8)))
+    }
+}
