@@ -50,6 +50,9 @@ public struct ProtocolAuthenticator: Sendable {
     /// password does not try its "new network" notice on every login. The
     /// store still decides "once" across instances.
     let noticeKeysSeen = AccountIDCache(capacity: 100_000)
+    /// App passwords this instance saw succeed, for "first use" before the
+    /// write-behind last use reaches the store.
+    let appPasswordsUsed = AccountIDCache(capacity: 100_000)
 
     public init(store: any PosternStore, hasher: any PasswordHasher, keys: KeyRing, cache: VerifiedPasswordCache,
                 recorder: LoginRecorder, clock: Clock = .system, throttle: LoginThrottle = LoginThrottle(),
@@ -215,9 +218,11 @@ public struct ProtocolAuthenticator: Sendable {
         case .allow(_, _, .appPassword(let id)):
             guard let app = facts.appPassword else { return [] }
             let network = ip.flatMap { ClientAddress.buckets($0).last } ?? "unknown"
+            let firstUse = app.lastUse == nil && appPasswordsUsed.id(for: id) == nil
+            appPasswordsUsed.remember(id, id: "")
             return once("app-net:\(id):\(network)") {
                 composer.appPasswordUsed(recipient: account.username, appName: app.name, appID: id, loginProtocol: request.loginProtocol,
-                                         clientIP: ip, network: network, firstUse: app.lastUse == nil, at: facts.now)
+                                         clientIP: ip, network: network, firstUse: firstUse, at: facts.now)
             }
         case .deny(.appPasswordRequired):
             return once("mfa-password:\(account.id):\(ip ?? "-"):\(Int(facts.now.timeIntervalSince1970 / 86_400))") {
