@@ -84,7 +84,9 @@ struct SMTPTransport: MailTransport {
         let group = MultiThreadedEventLoopGroup.singleton
         let promise = group.next().makePromise(of: Void.self)
         let session = SMTPClientSession(configuration: configuration, message: message)
-        let host = url.host
+        // SNI takes names only; for an IP address NIOSSL checks the
+        // certificate's IP entries against the peer address instead.
+        let host: String? = ClientAddress.canonical(url.host) == nil ? url.host : nil
         let implicitTLS = url.implicitTLS
         do {
             let channel = try await ClientBootstrap(group: group)
@@ -122,9 +124,9 @@ final class SMTPClientHandler: ChannelInboundHandler {
     private var session: SMTPClientSession
     private let done: EventLoopPromise<Void>
     private let tls: TLSConfiguration
-    private let serverHostname: String
+    private let serverHostname: String?
 
-    init(session: SMTPClientSession, done: EventLoopPromise<Void>, tls: TLSConfiguration, serverHostname: String) {
+    init(session: SMTPClientSession, done: EventLoopPromise<Void>, tls: TLSConfiguration, serverHostname: String?) {
         self.session = session
         self.done = done
         self.tls = tls
