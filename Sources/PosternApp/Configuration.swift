@@ -40,6 +40,7 @@ import TOMLKit
 /// | `sasl_default_domain` | none | domain added to SASL, nginx and extauth usernames given without `@domain` |
 /// | `nginx.imap`, `nginx.pop3`, `nginx.smtp` | none | backend `IP:PORT` nginx's mail proxy sends an allowed client to |
 /// | `nginx.backend_password_file` | none | file with the password nginx hands the backend as `Auth-Pass` (with the canonical user), instead of the app password |
+/// | `trusted_proxies` | none | reverse proxies (IP addresses, comma-separated) whose `X-Forwarded-For` gives the portal client's address |
 /// | `mail.smtp_url` | none | `smtp://[user:pass@]host:port` (STARTTLS) or `smtps://…`; without it mail goes to `<data>/outbox/*.eml` |
 /// | `mail.from` | `postern@<public host>` | sender of notifications |
 /// | `mail.ca_file` | system CAs | extra trusted CA certificates (PEM) for the SMTP server |
@@ -79,6 +80,7 @@ public struct PosternConfig: Sendable, Equatable {
     public var nginxPOP3: HostAndPort?
     public var nginxSMTP: HostAndPort?
     public var nginxBackendPasswordFile: String?
+    public var trustedProxies: Set<String> = []
     public var smtpURL: SMTPURL?
     public var mailFrom: String?
     public var mailCAFile: String?
@@ -103,7 +105,7 @@ public struct PosternConfig: Sendable, Equatable {
         "client.imap", "client.pop3", "client.smtp", "client.xmpp",
         "throttle.free_failures", "throttle.max_delay", "throttle.account_failures_per_hour",
         "sasl_listen", "sasl_default_domain", "nginx.imap", "nginx.pop3", "nginx.smtp", "nginx.backend_password_file",
-        "mail.smtp_url", "mail.from", "mail.ca_file", "mail.retry_base", "reset.token_lifetime", "reset.revoke_app_passwords",
+        "trusted_proxies", "mail.smtp_url", "mail.from", "mail.ca_file", "mail.retry_base", "reset.token_lifetime", "reset.revoke_app_passwords",
         "password_change.revoke_app_passwords", "activity.retention_days",
     ]
 
@@ -233,6 +235,15 @@ public struct PosternConfig: Sendable, Equatable {
             case "false", "0", "no", "off": return false
             default: throw ConfigError.invalid(key, "true or false", text)
             }
+        }
+        if let text = values["trusted_proxies"] {
+            trustedProxies = try Set(text.split(separator: ",").map { item in
+                let trimmed = item.trimmingCharacters(in: .whitespaces)
+                guard let address = ClientAddress.canonical(trimmed) else {
+                    throw ConfigError.invalid("trusted_proxies", "IP addresses, comma-separated", trimmed)
+                }
+                return address
+            })
         }
         if let text = values["mail.smtp_url"], !text.isEmpty {
             guard let url = SMTPURL(text) else { throw ConfigError.invalid("mail.smtp_url", "smtp://[user:pass@]host:port or smtps://…", "(hidden)") }

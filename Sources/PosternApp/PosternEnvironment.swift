@@ -100,7 +100,7 @@ public final class PosternEnvironment: Sendable {
         await store.executor.shutdown()
     }
 
-    public var userAPI: UserAPI { UserAPI(accounts: accounts) }
+    public var userAPI: UserAPI { UserAPI(accounts: accounts, trustedProxies: config.trustedProxies) }
 
     /// Where notifications go: the SMTP server, or `<data>/outbox/*.eml`.
     var mailTransport: any MailTransport {

@@ -135,7 +135,10 @@ public struct AccountService: Sendable {
         for key in try await store.securityKeys(accountID: account.id) {
             _ = try await store.removeSecurityKey(credentialID: key.credentialID, accountID: account.id, audit: event("admin: security key \(key.name)"))
         }
-        try await store.replaceRecoveryCodes(accountID: account.id, codes: [], audit: event("admin: recovery codes"))
+        // One notice for the whole reset, with the last step.
+        var last = event("admin: recovery codes")
+        if let notice = notices?.change(.mfaResetByAdministrator, recipient: account.username, clientIP: nil, at: now) { last.notices = [notice] }
+        try await store.replaceRecoveryCodes(accountID: account.id, codes: [], audit: last)
     }
 
     /// Changes the password; ends every other session, and with

@@ -160,7 +160,7 @@ public struct NoticeComposer: Sendable {
                onceKey: "stale:\(appID):\(clientIP ?? "-")")
     }
 
-    public enum Change: Sendable {
+    public enum Change: Sendable, Equatable {
         case appPasswordCreated(name: String)
         case appPasswordRevoked(name: String)
         case allAppPasswordsRevoked(count: Int)
@@ -169,6 +169,7 @@ public struct NoticeComposer: Sendable {
         case recoveryCodesGenerated
         case recoveryCodeUsed(remaining: Int)
         case passwordChanged, passwordReset
+        case mfaResetByAdministrator
     }
 
     /// A change to the account's credentials, made in the portal or the API.
@@ -187,8 +188,10 @@ public struct NoticeComposer: Sendable {
         case .recoveryCodeUsed(let remaining): (subject, what) = ("A recovery code was used", "A recovery code was used to sign in. \(remaining) unused code\(remaining == 1 ? "" : "s") remain\(remaining == 1 ? "s" : "").")
         case .passwordChanged: (subject, what) = ("Your password was changed", "The password of your account was changed. Your other sessions were signed out.")
         case .passwordReset: (subject, what) = ("Your password was reset", "The password of your account was reset by email. All sessions were signed out.")
+        case .mfaResetByAdministrator: (subject, what) = ("Two-factor authentication was removed", "An administrator removed the authenticator app, security keys and recovery codes of your account. Set up two-factor authentication again.")
         }
-        return notice(to: recipient, subject: subject, lines: [what, "When: \(Self.when(at)), \(Self.place(clientIP)).", Self.notYou],
+        let whereFrom = clientIP == nil && change == .mfaResetByAdministrator ? "by the server's administrator" : Self.place(clientIP)
+        return notice(to: recipient, subject: subject, lines: [what, "When: \(Self.when(at)), \(whereFrom).", Self.notYou],
                       action: ("Review your account's security", "/security"))
     }
 

@@ -39,17 +39,30 @@ extension AccountService {
         return try await store.account(id: reset.accountID)
     }
 
-    /// Finishes a reset. With MFA on it needs a current authenticator code or
-    /// an unused recovery code as well: a reset never bypasses MFA. Ends every
-    /// session, revokes the app passwords (per policy) and notifies the owner.
-    public func completePasswordReset(token: String, newPassword: String, otp: String?, recoveryCode: String?) async throws {
+    /// Request options for proving the reset with one of the account's
+    /// security keys, or nil when the link is bad or the account has no key.
+    public func beginResetKeyAssertion(token: String) async throws -> WebAuthnOptions? {
+        guard let account = try await passwordResetAccount(token: token) else { return nil }
+        return try await beginKeyAssertion(account: account)
+    }
+
+    /// Finishes a reset. With MFA on it needs a current authenticator code, an
+    /// unused recovery code or a security key's assertion as well: a reset
+    /// never bypasses MFA. Ends every session, revokes the app passwords (per
+    /// policy) and notifies the owner.
+    public func completePasswordReset(token: String, newPassword: String, otp: String?, recoveryCode: String?,
+                                      key: KeyAssertion? = nil) async throws {
         let digest = Self.resetDigest(token)
         guard let reset = try await store.passwordReset(tokenDigest: digest, now: clock.now),
               let account = try await store.account(id: reset.accountID), !account.disabled
         else { throw PosternError.invalidResetToken }
         try passwordPolicy.check(newPassword, username: account.username)
         if account.mfaEnabled {
-            if let otp, !otp.isEmpty {
+            if let key {
+                guard try await verifyKeyAssertion(account: account, credentialID: key.credentialID, clientDataJSON: key.clientDataJSON,
+                                                   authenticatorData: key.authenticatorData, signature: key.signature)
+                else { throw PosternError.securityKeyRejected }
+            } else if let otp, !otp.isEmpty {
                 guard try await consumeTOTP(account: account, code: otp) else { throw PosternError.invalidCode }
             } else if let recoveryCode, !recoveryCode.isEmpty {
                 guard try await consumeRecoveryCode(account: account, code: recoveryCode) else { throw PosternError.invalidCode }
@@ -67,5 +80,20 @@ extension AccountService {
     /// Reset tokens are 256 random bits; a plain hash is enough to store them.
     static func resetDigest(_ token: String) -> Data {
         Data(SHA256.hash(data: Data(token.utf8)))
+    }
+}
+
+/// A security key's answer to an authentication challenge (WebAuthn §7.2 inputs).
+public struct KeyAssertion: Sendable {
+    public var credentialID: [UInt8]
+    public var clientDataJSON: [UInt8]
+    public var authenticatorData: [UInt8]
+    public var signature: [UInt8]
+
+    public init(credentialID: [UInt8], clientDataJSON: [UInt8], authenticatorData: [UInt8], signature: [UInt8]) {
+        self.credentialID = credentialID
+        self.clientDataJSON = clientDataJSON
+        self.authenticatorData = authenticatorData
+        self.signature = signature
     }
 }

@@ -149,7 +149,11 @@ public struct ProtocolAuthenticator: Sendable {
         var blocked = false
         if appPassword == nil, !tooLong {
             if let account, throttle.accountPasswordBlocked(accountID: account.id, clientIP: request.clientIP, now: now) {
-                blocked = true  // refused without spending a hash on it
+                // Refused without checking the password; the dummy hash makes
+                // it take as long as any other refusal, so a capped account
+                // cannot be told from an unknown one by timing.
+                blocked = true
+                _ = try await hasher.verify(request.password, against: hasher.dummyHash)
             } else if let account {
                 matched = try await accountPasswordMatches(request.password, account: account, now: now)
             } else {

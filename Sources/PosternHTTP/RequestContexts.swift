@@ -16,8 +16,9 @@ public struct PortalContext: RequestContext {
     public var csrfSeed: String?
     /// The fields of a submitted form, once checked.
     public var form: [String: [String]] = [:]
-    /// The peer's IP address, as seen on the socket.
-    public let peerAddress: String?
+    /// The client's IP address: the socket's peer, or, behind a trusted
+    /// reverse proxy, the address it forwarded (`ForwardedForMiddleware`).
+    public var peerAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -86,5 +87,34 @@ public struct RequestOriginMiddleware: RouterMiddleware {
         try await RequestOrigin.$clientIP.withValue(context.peerAddress) {
             try await next(request, context)
         }
+    }
+}
+
+/// Behind a reverse proxy every request comes from the proxy's address. When
+/// the socket's peer is a trusted proxy, the client is the right-most address
+/// in `X-Forwarded-For` that is not itself a trusted proxy; from anyone else
+/// the header is ignored, so clients cannot choose their own address (and
+/// dodge the throttle).
+public struct ForwardedForMiddleware: RouterMiddleware {
+    let trusted: Set<String>
+
+    public init(trusted: Set<String>) {
+        self.trusted = Set(trusted.compactMap(ClientAddress.canonical))
+    }
+
+    public func handle(_ request: Request, context: PortalContext, next: (Request, PortalContext) async throws -> Response) async throws -> Response {
+        guard !trusted.isEmpty, let peer = context.peerAddress.flatMap(ClientAddress.canonical), trusted.contains(peer) else {
+            return try await next(request, context)
+        }
+        var context = context
+        let hops = request.headers[values: HTTPField.Name("X-Forwarded-For")!]
+            .flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        for hop in hops.reversed() {
+            guard let address = ClientAddress.canonical(hop) else { break }  // garbage: stop at the proxy
+            context.peerAddress = address
+            if !trusted.contains(address) { break }
+        }
+        return try await next(request, context)
     }
 }

@@ -6,9 +6,12 @@ import PosternCore
 /// with the bearer token that `POST /api/v1/sessions` returns.
 public struct UserAPI: Sendable {
     public let accounts: AccountService
+    /// Reverse proxies whose `X-Forwarded-For` names the real client.
+    public let trustedProxies: Set<String>
 
-    public init(accounts: AccountService) {
+    public init(accounts: AccountService, trustedProxies: Set<String> = []) {
         self.accounts = accounts
+        self.trustedProxies = trustedProxies
     }
 
     // MARK: - Request and response bodies
@@ -140,7 +143,9 @@ public struct UserAPI: Sendable {
         let newPassword: String
         let otp: String?
         let recoveryCode: String?
+        let credential: PublicKeyCredentialJSON?
     }
+    struct ResetToken: Decodable { let token: String }
 
     struct ActivityEvent: Encodable {
         let id: String
@@ -239,8 +244,15 @@ public struct UserAPI: Sendable {
         api.post("password-reset/complete") { request, _ in
             let body = try await JSONBody.decode(ResetCompletion.self, from: request)
             try await accounts.completePasswordReset(token: body.token, newPassword: body.newPassword, otp: body.otp,
-                                                     recoveryCode: body.recoveryCode)
+                                                     recoveryCode: body.recoveryCode, key: try body.credential?.assertion())
             return Self.noContent
+        }
+        api.post("password-reset/webauthn") { request, _ in
+            let body = try await JSONBody.decode(ResetToken.self, from: request)
+            guard let options = try await accounts.beginResetKeyAssertion(token: body.token) else {
+                throw APIError(.notFound, "no_security_key", "The link is invalid, used or expired, or the account has no security key.")
+            }
+            return JSONBody.object(.ok, options)
         }
 
         let signedIn = api.group(context: SignedInContext.self)
@@ -352,6 +364,7 @@ public struct UserAPI: Sendable {
     /// The portal listener's router: `/healthz` and the user API.
     public func router() -> Router<PortalContext> {
         let router = Router(context: PortalContext.self)
+        router.add(middleware: ForwardedForMiddleware(trusted: trustedProxies))
         router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: SessionMiddleware(accounts: accounts))
@@ -403,5 +416,16 @@ enum ActivityCursor {
         let id = String(plain[plain.index(after: colon)...])
         guard !id.isEmpty, id.count <= 64 else { return nil }
         return AuditCursor(at: Date(timeIntervalSince1970: Double(millis) / 1000), id: id)
+    }
+}
+
+extension PublicKeyCredentialJSON {
+    /// The inputs of an authentication ceremony, checked for shape.
+    public func assertion() throws -> KeyAssertion {
+        try checkType()
+        return KeyAssertion(credentialID: try bytes(credentialID, "rawId"),
+                            clientDataJSON: try bytes(response.clientDataJSON, "response.clientDataJSON"),
+                            authenticatorData: try bytes(response.authenticatorData, "response.authenticatorData"),
+                            signature: try bytes(response.signature, "response.signature"))
     }
 }

@@ -55,6 +55,7 @@ public struct Portal: Sendable {
         "key_added": "Your security key was added. You can now sign in with it.",
         "key_removed": "The security key was removed.",
         "expired": "Please sign in again.",
+        "reset": "Your password was reset. Sign in with the new one.",
     ]
 
     static let protocolLabels: [(LoginProtocol, String)] = [
@@ -146,6 +147,26 @@ public struct Portal: Sendable {
                 default: error.message
                 }
                 return try await resetPage(context, token: token, error: message)
+            }
+        }
+        router.post("/reset/key/options") { request, _ in
+            let body = try await JSONBody.decode(ResetTokenBody.self, from: request)
+            guard let options = try await accounts.beginResetKeyAssertion(token: body.token) else {
+                return JSONBody.object(.unauthorized, ["message": "This link doesn't work any more. Ask for a new one.", "redirect": "/forgot"])
+            }
+            return JSONBody.object(.ok, options)
+        }
+        router.post("/reset/key") { request, _ in
+            let body = try await JSONBody.decode(ResetWithKeyBody.self, from: request)
+            do {
+                try await accounts.completePasswordReset(token: body.token, newPassword: body.newPassword, otp: nil, recoveryCode: nil,
+                                                         key: try body.credential.assertion())
+                return JSONBody.object(.ok, ["redirect": "/signin?notice=reset"])
+            } catch PosternError.invalidResetToken {
+                return JSONBody.object(.unauthorized, ["message": "This link doesn't work any more. Ask for a new one.", "redirect": "/forgot"])
+            } catch let error as PosternError {
+                let message = error == .securityKeyRejected ? "That security key could not be verified. Try again." : error.message
+                return JSONBody.object(.badRequest, ["message": message])
             }
         }
         router.get("/security/activity") { request, context in
@@ -376,8 +397,9 @@ public struct Portal: Sendable {
                 "link": "/forgot", "linkText": "Ask for a new link",
             ])
         }
+        let methods = try await accounts.secondFactorMethods(account: account)
         var data: [String: Any] = ["token": token, "account": account.username, "mfaOn": account.mfaEnabled,
-                                   "revokesApps": accounts.policy.revokeAppPasswordsOnReset]
+                                   "hasKeys": methods.contains("webauthn"), "revokesApps": accounts.policy.revokeAppPasswordsOnReset]
         if let error { data["error"] = error }
         return try views.page("reset", status: error == nil ? .ok : .badRequest, context: context, data: data)
     }
@@ -548,6 +570,16 @@ struct PortalErrorMiddleware: RouterMiddleware {
 
 /// The bodies the portal's script posts for security keys.
 struct KeyCredentialBody: Decodable {
+    let credential: PublicKeyCredentialJSON
+}
+
+struct ResetTokenBody: Decodable {
+    let token: String
+}
+
+struct ResetWithKeyBody: Decodable {
+    let token: String
+    let newPassword: String
     let credential: PublicKeyCredentialJSON
 }
 

@@ -1,4 +1,8 @@
 """Security keys and recovery codes in a real browser, with Chromium's virtual authenticator."""
+import email
+import email.policy
+import glob
+import os
 import re
 from urllib.parse import unquote
 
@@ -13,11 +17,21 @@ USER = "dave@example.org"
 PASSWORD = "amber meadow compass"
 
 
-def sign_in_password(server, browser):
+def sign_in_password(server, browser, password=PASSWORD):
     browser.get(f"{server.url}/signin")
     browser.find_element(By.ID, "username").send_keys(USER)
-    submitting(browser, lambda: browser.find_element(By.ID, "password").send_keys(PASSWORD, Keys.ENTER))
+    submitting(browser, lambda: browser.find_element(By.ID, "password").send_keys(password, Keys.ENTER))
     wait_until(lambda: "/signin/verify" in browser.current_url, 30, "the second step")
+
+
+def reset_links(server):
+    links = []
+    for path in glob.glob(os.path.join(server.data, "outbox", "*.eml")):
+        with open(path, "rb") as f:
+            message = email.message_from_binary_file(f, policy=email.policy.default)
+        if message["To"] == USER and message["Subject"] == "Reset your password":
+            links += re.findall(r"http://localhost:\d+/reset\?token=[A-Za-z0-9_-]+", message.get_body(("plain",)).get_content())
+    return links
 
 
 def sign_out(browser):
@@ -86,6 +100,19 @@ def test_security_key_and_recovery_codes(server, browser):
         assert "not valid, or was used already" in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
         browser.find_element(By.ID, "use-key").click()
         wait_until(lambda: browser.current_url.endswith("/security"), 30, "signing in with the key again")
+
+        # Forgot the password: the reset link, then the key as the second factor.
+        sign_out(browser)
+        browser.get(f"{server.url}/forgot")
+        submitting(browser, lambda: browser.find_element(By.ID, "username").send_keys(USER, Keys.ENTER))
+        wait_until(lambda: reset_links(server), 30, "the reset email")
+        browser.get(reset_links(server)[0])
+        browser.find_element(By.ID, "new_password").send_keys("a keyed new passphrase")
+        browser.find_element(By.ID, "reset-with-key").click()
+        wait_until(lambda: "notice=reset" in browser.current_url, 30, "the reset with the key")
+        sign_in_password(server, browser, "a keyed new passphrase")
+        browser.find_element(By.ID, "use-key").click()
+        wait_until(lambda: browser.current_url.endswith("/security"), 30, "signing in after the reset")
 
         # Remove the key: MFA goes off.
         submitting(browser, lambda: browser.find_element(By.CSS_SELECTOR, "button[aria-label='Remove Virtual key']").click())

@@ -62,17 +62,30 @@ async function addSecurityKey() {
   }
 }
 
-async function signInWithKey() {
+// Asks the server for a challenge, lets the browser sign it with a key, and
+// posts the answer (with `extra` fields) to `answerURL`.
+async function useKey(optionsURL, optionsBody, answerURL, extra) {
   try {
     say("Follow your browser's prompt…");
-    const options = (await postJSON("/signin/verify/options")).publicKey;
+    const options = (await postJSON(optionsURL, optionsBody)).publicKey;
     options.challenge = base64url.decode(options.challenge);
     options.allowCredentials = (options.allowCredentials || []).map((c) => ({ ...c, id: base64url.decode(c.id) }));
     const credential = await navigator.credentials.get({ publicKey: options });
-    await postJSON("/signin/verify/key", { credential: credentialJSON(credential) });
+    await postJSON(answerURL, { ...extra, credential: credentialJSON(credential) });
   } catch (error) {
     if (error.message !== "redirecting") say(error.name === "NotAllowedError" ? "The request was cancelled or timed out." : error.message);
   }
+}
+
+function signInWithKey() {
+  return useKey("/signin/verify/options", {}, "/signin/verify/key", {});
+}
+
+function resetWithKey() {
+  const password = document.getElementById("new_password").value;
+  const token = document.querySelector('input[name="token"]').value;
+  if (!password) { say("Type the new password first."); document.getElementById("new_password").focus(); return; }
+  return useKey("/reset/key/options", { token }, "/reset/key", { token, new_password: password });
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -97,5 +110,6 @@ document.addEventListener("DOMContentLoaded", () => {
     for (const block of document.querySelectorAll("[data-webauthn-register], [data-webauthn-signin]")) block.hidden = false;
     document.getElementById("add-key")?.addEventListener("click", addSecurityKey);
     document.getElementById("use-key")?.addEventListener("click", signInWithKey);
+    document.getElementById("reset-with-key")?.addEventListener("click", resetWithKey);
   }
 });
