@@ -533,15 +533,22 @@ public struct SQLStore: PosternStore {
     // MARK: - Outbox
 
     public func claimOutbox(now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage] {
-        try await executor.write { db in
-            // One writer at a time (SQLite), or a row lock (PostgreSQL): the
-            // lease makes a claimed message invisible to the next claimer.
+        // PostgreSQL: claimers skip rows another claimer holds, so several
+        // instances each get a full batch of different messages.
+        let skipLocked = executor.dialectName == "postgresql" ? " FOR UPDATE SKIP LOCKED" : ""
+        return try await executor.write { db in
+            // One writer at a time (SQLite), or a row lock (PostgreSQL, which
+            // re-checks the outer WHERE on a row another claimer just leased):
+            // the lease makes a claimed message invisible to the next claimer.
             let rows = try await db.raw("""
-                UPDATE outbox SET leased_until = \(bind: leaseUntil.millis)
-                WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= \(bind: now.millis)
-                             AND (leased_until IS NULL OR leased_until <= \(bind: now.millis))
-                             ORDER BY next_attempt_at LIMIT \(bind: max(1, limit)))
-                RETURNING *
+                WITH due (due_id) AS (
+                    SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= \(bind: now.millis)
+                    AND (leased_until IS NULL OR leased_until <= \(bind: now.millis))
+                    ORDER BY next_attempt_at LIMIT \(bind: max(1, limit))\(unsafeRaw: skipLocked))
+                UPDATE outbox SET leased_until = \(bind: leaseUntil.millis) FROM due
+                WHERE outbox.id = due.due_id AND outbox.sent_at IS NULL
+                AND (outbox.leased_until IS NULL OR outbox.leased_until <= \(bind: now.millis))
+                RETURNING id, recipient, sealed, created_at, attempts, next_attempt_at, sent_at, last_error
                 """).all()
             return try rows.map(Self.outboxMessage).sorted { $0.createdAt < $1.createdAt }
         }

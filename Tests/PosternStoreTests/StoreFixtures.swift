@@ -7,6 +7,13 @@ import PosternCore
 /// when every test here passes for it.
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case sqlite
+    case postgres
+
+    /// Every store this run can reach: PostgreSQL when
+    /// `POSTERN_TEST_POSTGRES_URL` names a server (scripts/test starts one).
+    static var allCases: [StoreKind] { postgresAdminURL == nil ? [.sqlite] : [.sqlite, .postgres] }
+
+    static var postgresAdminURL: String? { ProcessInfo.processInfo.environment["POSTERN_TEST_POSTGRES_URL"] }
 
     var testDescription: String { rawValue }
 
@@ -20,6 +27,20 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
             try await Migrations.migrate(executor)
             return TestStore(store: SQLStore(executor: executor), executor: executor) {
                 try? FileManager.default.removeItem(at: directory)
+            }
+        case .postgres:
+            // A fresh database per test, so tests run in parallel untouched by each other.
+            let adminURL = Self.postgresAdminURL!
+            let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+            let admin = PostgresExecutor(settings: .init(url: adminURL)!, maximumConnections: 1, logger: Logger(label: "test"))
+            _ = try await admin.read { db in try await db.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
+            await admin.shutdown()
+            var settings = PostgresExecutor.Settings(url: adminURL)!
+            settings.database = name
+            let executor = PostgresExecutor(settings: settings, maximumConnections: 8, logger: Logger(label: "test"))
+            try await Migrations.migrate(executor)
+            return TestStore(store: SQLStore(executor: executor), executor: executor) {
+                // Dropped by the next run's clean-up of the whole server; nothing to do here.
             }
         }
     }
