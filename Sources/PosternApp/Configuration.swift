@@ -5,6 +5,7 @@
 
 import Foundation
 import PosternCore
+import PosternSQL
 import TOMLKit
 
 /// Every user-facing setting, in one place.
@@ -40,6 +41,9 @@ import TOMLKit
 /// | `sasl_default_domain` | none | domain added to SASL, nginx and extauth usernames given without `@domain` |
 /// | `nginx.imap`, `nginx.pop3`, `nginx.smtp` | none | backend `IP:PORT` nginx's mail proxy sends an allowed client to |
 /// | `nginx.backend_password_file` | none | file with the password nginx hands the backend as `Auth-Pass` (with the canonical user), instead of the app password |
+/// | `database.url` | SQLite in the data directory | `postgres://user[:pass]@host:port/db[?sslmode=require]` selects PostgreSQL (flag `--database`) |
+/// | `database.password_file` | none | file holding the PostgreSQL password, instead of putting it in the URL |
+/// | `database.max_connections` | `20` | most PostgreSQL connections per instance; further requests wait in a bounded queue |
 /// | `trusted_proxies` | none | reverse proxies (IP addresses, comma-separated) whose `X-Forwarded-For` gives the portal client's address |
 /// | `mail.smtp_url` | none | `smtp://[user:pass@]host:port` (STARTTLS) or `smtps://…`; without it mail goes to `<data>/outbox/*.eml` |
 /// | `mail.from` | `postern@<public host>` | sender of notifications |
@@ -81,6 +85,9 @@ public struct PosternConfig: Sendable, Equatable {
     public var nginxSMTP: HostAndPort?
     public var nginxBackendPasswordFile: String?
     public var trustedProxies: Set<String> = []
+    public var databaseURL: String?
+    public var databasePasswordFile: String?
+    public var databaseMaxConnections = 20
     public var smtpURL: SMTPURL?
     public var mailFrom: String?
     public var mailCAFile: String?
@@ -105,6 +112,7 @@ public struct PosternConfig: Sendable, Equatable {
         "client.imap", "client.pop3", "client.smtp", "client.xmpp",
         "throttle.free_failures", "throttle.max_delay", "throttle.account_failures_per_hour",
         "sasl_listen", "sasl_default_domain", "nginx.imap", "nginx.pop3", "nginx.smtp", "nginx.backend_password_file",
+        "database.url", "database.password_file", "database.max_connections",
         "trusted_proxies", "mail.smtp_url", "mail.from", "mail.ca_file", "mail.retry_base", "reset.token_lifetime", "reset.revoke_app_passwords",
         "password_change.revoke_app_passwords", "activity.retention_days",
     ]
@@ -236,6 +244,14 @@ public struct PosternConfig: Sendable, Equatable {
             default: throw ConfigError.invalid(key, "true or false", text)
             }
         }
+        if let text = values["database.url"], !text.isEmpty {
+            guard PostgresSettingsCheck.valid(text) else {
+                throw ConfigError.invalid("database.url", "postgres://user[:password]@host:port/database", "(hidden)")
+            }
+            databaseURL = text
+        }
+        databasePasswordFile = values["database.password_file"].flatMap { $0.isEmpty ? nil : $0 }
+        if let value = try int("database.max_connections", 1...1000) { databaseMaxConnections = value }
         if let text = values["trusted_proxies"] {
             trustedProxies = try Set(text.split(separator: ",").map { item in
                 let trimmed = item.trimmingCharacters(in: .whitespaces)
@@ -380,4 +396,8 @@ public enum SASLAddress: Sendable, Equatable, CustomStringConvertible {
         case .inet(let address): "inet:\(address)"
         }
     }
+}
+
+enum PostgresSettingsCheck {
+    static func valid(_ url: String) -> Bool { PostgresExecutor.Settings(url: url) != nil }
 }

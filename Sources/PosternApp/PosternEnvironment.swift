@@ -56,8 +56,19 @@ public final class PosternEnvironment: Sendable {
         }
         let keys = KeyRing(serverKey: serverKey)
 
-        let databasePath = directory + "/postern.sqlite"
-        let executor = try await SQLiteExecutor.open(path: databasePath, logger: logger)
+        let executor: any SQLExecutor
+        let databasePath: String
+        if let url = config.databaseURL {
+            let password = try config.databasePasswordFile.map { try PosternServer.readSecret($0, setting: "database.password_file", minimumLength: 1) }
+            guard let settings = PostgresExecutor.Settings(url: url, password: password) else {
+                throw ConfigError.invalid("database.url", "postgres://user[:password]@host:port/database", "(hidden)")
+            }
+            databasePath = "postgresql \(settings.host):\(settings.port)/\(settings.database)"
+            executor = await PostgresExecutor.open(settings: settings, maximumConnections: config.databaseMaxConnections, logger: logger)
+        } else {
+            databasePath = directory + "/postern.sqlite"
+            executor = try await SQLiteExecutor.open(path: databasePath, logger: logger)
+        }
         do {
             let applied = try await Migrations.migrate(executor, apply: migrate)
             for migration in applied {

@@ -55,12 +55,14 @@ public enum PosternServer {
     }
 
     /// A secret from a file, white space trimmed; at least 16 characters.
-    static func readSecret(_ file: String, setting: String) throws -> String {
+    static func readSecret(_ file: String, setting: String, minimumLength: Int = 16) throws -> String {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw ConfigError.file(file, "cannot be read (\(setting))")
         }
         let secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard secret.utf8.count >= 16 else { throw ConfigError.file(file, "must hold a secret of at least 16 characters (\(setting))") }
+        guard secret.utf8.count >= minimumLength else {
+            throw ConfigError.file(file, "must hold a secret of at least \(minimumLength) characters (\(setting))")
+        }
         return secret
     }
 

@@ -28,9 +28,14 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Data directory (database and server key). Default ./postern-data. Env: POSTERN_DATA.", valueName: "dir"))
     var data: String?
 
+    @Option(help: ArgumentHelp("PostgreSQL instead of SQLite: postgres://user@host:port/db (password in the URL or database.password_file). Env: POSTERN_DATABASE_URL.",
+                               valueName: "url"))
+    var database: String?
+
     func load(flags extra: [String: String?] = [:]) throws -> PosternConfig {
         var flags: [String: String] = [:]
         if let data { flags["data"] = data }
+        if let database { flags["database.url"] = database }
         for (key, value) in extra { if let value { flags[key] = value } }
         do {
             return try PosternConfig.load(flags: flags, environment: ProcessInfo.processInfo.environment, configFile: config)

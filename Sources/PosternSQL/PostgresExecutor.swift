@@ -5,6 +5,8 @@ import PostgresKit
 import PostgresNIO
 import NIOSSL
 import SQLKit
+import NIOPosix
+import Synchronization
 
 /// PostgreSQL through a bounded connection pool (`PostgresClient`). Writes run
 /// in a transaction on one connection (READ COMMITTED: every "only once" rule
@@ -13,9 +15,17 @@ import SQLKit
 /// wait, not into memory; an unreachable one fails fast as `unavailable`.
 public final class PostgresExecutor: SQLExecutor {
     public let dialectName = "postgresql"
-    private let client: PostgresClient
-    private let runner: Task<Void, Never>
+    /// The pool and its run loop. Replaced as a whole when it has been failing
+    /// and the database answers again (see `supervise`).
+    private let pool: Mutex<(client: PostgresClient, runner: Task<Void, Never>)>
+    private let configuration: PostgresClient.Configuration
+    private let directConfiguration: PostgresConnection.Configuration
+    /// When an operation last failed for want of the database (uptime ns; 0: not failing).
+    private let failingSince = Atomic<UInt64>(0)
+    private let supervisor: Mutex<Task<Void, Never>?> = Mutex(nil)
     private let logger: Logger
+    /// The longest a query may take, waiting for a connection included.
+    let operationTimeout: Duration
 
     /// Connection settings from `postgres://user:pass@host:port/db?sslmode=…`.
     public struct Settings: Sendable, Equatable {
@@ -39,34 +49,122 @@ public final class PostgresExecutor: SQLExecutor {
         }
     }
 
-    public init(settings: Settings, maximumConnections: Int = 20, connectTimeout: Duration = .seconds(5), logger: Logger) {
+    /// Starts the pool (it connects lazily, so a database that is down now
+    /// does not stop Postern from starting its listeners later).
+    public static func open(settings: Settings, maximumConnections: Int = 20, connectTimeout: Duration = .seconds(5),
+                            logger: Logger) async -> PostgresExecutor {
+        let executor = PostgresExecutor(settings: settings, maximumConnections: maximumConnections, connectTimeout: connectTimeout, logger: logger)
+        // Let the pool's run loop start before the first lease.
+        for _ in 0..<5 { await Task.yield() }
+        return executor
+    }
+
+    init(settings: Settings, maximumConnections: Int = 20, connectTimeout: Duration = .seconds(5), logger: Logger) {
+        operationTimeout = .seconds(5)
         var configuration = PostgresClient.Configuration(
             host: settings.host, port: settings.port, username: settings.username, password: settings.password, database: settings.database,
             tls: settings.requireTLS ? .require(.makeClientConfiguration()) : .disable)
         configuration.options.maximumConnections = max(1, maximumConnections)
         configuration.options.minimumConnections = 0
         configuration.options.connectTimeout = connectTimeout
-        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        let client = client
-        runner = Task { await client.run() }
+        self.configuration = configuration
+        var direct = PostgresConnection.Configuration(host: settings.host, port: settings.port, username: settings.username,
+                                                      password: settings.password, database: settings.database, tls: .disable)
+        if settings.requireTLS, let context = try? NIOSSLContext(configuration: .makeClientConfiguration()) {
+            direct.tls = .require(context)
+        }
+        directConfiguration = direct
+        pool = Mutex(Self.startPool(configuration, logger: logger))
         self.logger = logger
+        supervisor.withLock { $0 = Task { [weak self] in await self?.supervise() } }
+    }
+
+    private static func startPool(_ configuration: PostgresClient.Configuration, logger: Logger) -> (client: PostgresClient, runner: Task<Void, Never>) {
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        return (client, Task { await client.run() })
+    }
+
+    private var client: PostgresClient { pool.withLock { $0.client } }
+
+    /// The pool backs off longer and longer while the database is down (up to
+    /// a minute), which would delay recovery well past the moment it is back.
+    /// So while operations fail, probe the database directly twice a second,
+    /// and when it answers, start a fresh pool: recovery within a second or so.
+    private func supervise() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(500))
+            guard failingSince.load(ordering: .relaxed) != 0 else { continue }
+            guard await databaseAnswers() else { continue }
+            let old = pool.withLock { current -> Task<Void, Never> in
+                let old = current.runner
+                current = Self.startPool(configuration, logger: logger)
+                return old
+            }
+            failingSince.store(0, ordering: .relaxed)
+            logger.notice("the database answers again; connections renewed")
+            old.cancel()
+        }
+    }
+
+    private func databaseAnswers() async -> Bool {
+        let configuration = directConfiguration
+        let logger = self.logger
+        do {
+            let connection = try await withDeadline(.seconds(1)) {
+                try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration,
+                                                     id: 0, logger: logger)
+            }
+            try? await connection.close()
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    private func noteFailure(_ error: any Error) {
+        if case StoreError.unavailable = error {
+            _ = failingSince.compareExchange(expected: 0, desired: DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+        }
     }
 
     public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        let client = self.client
         do {
-            return try await client.withConnection { connection in
-                // No query logging: bound values include password hashes and token digests.
-                try await body(connection.sql(queryLogLevel: nil))
+            return try await withDeadline {
+                try await client.withConnection { connection in
+                    // No query logging: bound values include password hashes and token digests.
+                    try await body(connection.sql(queryLogLevel: nil))
+                }
             }
         } catch {
-            throw Self.translate(error)
+            let translated = Self.translate(error)
+            noteFailure(translated)
+            throw translated
+        }
+    }
+
+    /// Runs `operation`, or fails with `unavailable` after `operationTimeout`:
+    /// with the database down, waiting for a connection would otherwise last
+    /// until it came back, and a mail server would wait with it.
+    private func withDeadline<T: Sendable>(_ limit: Duration? = nil, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let timeout = limit ?? operationTimeout
+        return try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await operation() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw StoreError.unavailable("postgresql: no answer within \(timeout)")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
         }
     }
 
     public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         let logger = self.logger
+        let client = self.client
         do {
-            return try await client.withConnection { connection in
+            return try await withDeadline {
+                try await client.withConnection { connection in
                 let db = connection.sql(queryLogLevel: nil)
                 try await db.raw("BEGIN").run()
                 do {
@@ -81,13 +179,18 @@ public final class PostgresExecutor: SQLExecutor {
                     }
                     throw error
                 }
+                }
             }
         } catch {
-            throw Self.translate(error)
+            let translated = Self.translate(error)
+            noteFailure(translated)
+            throw translated
         }
     }
 
     public func shutdown() async {
+        supervisor.withLock { $0?.cancel() }
+        let runner = pool.withLock { $0.runner }
         runner.cancel()
         _ = await runner.value
     }

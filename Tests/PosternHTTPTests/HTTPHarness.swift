@@ -3,6 +3,8 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import PosternCore
+import PosternSQL
+import SQLKit
 @testable import PosternApp
 @testable import PosternHTTP
 
@@ -59,10 +61,25 @@ struct HTTPHarness {
         var config = PosternConfig()
         config.dataDirectory = directory.path
         config.scrypt = .init(logN: 10)
+        config.databaseURL = try await Self.postgresDatabase()
         configure(&config)
         let clock = ManualClock()
         let environment = try await PosternEnvironment.open(config: config, logger: Logger(label: "test"), clock: clock.clock)
         return HTTPHarness(environment: environment, directory: directory, clock: clock)
+    }
+
+    /// With `POSTERN_TEST_DATABASE=postgres` (and `POSTERN_TEST_POSTGRES_URL`),
+    /// a fresh PostgreSQL database for this harness; otherwise nil (SQLite).
+    static func postgresDatabase() async throws -> String? {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["POSTERN_TEST_DATABASE"] == "postgres", let admin = environment["POSTERN_TEST_POSTGRES_URL"],
+              var settings = PostgresExecutor.Settings(url: admin) else { return nil }
+        let name = "h_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let executor = await PostgresExecutor.open(settings: settings, maximumConnections: 1, logger: Logger(label: "test"))
+        _ = try await executor.read { db in try await db.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
+        await executor.shutdown()
+        settings.database = name
+        return "postgres://\(settings.username)@\(settings.host):\(settings.port)/\(name)"
     }
 
     func close() async {

@@ -1,0 +1,268 @@
+"""Several Postern instances behind one PostgreSQL: any request on any
+instance, revocation within a second, single use across instances, one
+delivery per message, a wrong key refused, and PostgreSQL stopped under load."""
+import base64
+import glob
+import hashlib
+import hmac
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ADMIN_URL = os.environ.get("POSTERN_TEST_POSTGRES_URL")
+PG_DIR = os.environ.get("POSTERN_TEST_PG_DIR")
+PASSWORD = "violet staple orbit"
+pytestmark = pytest.mark.skipif(not ADMIN_URL, reason="needs POSTERN_TEST_POSTGRES_URL (scripts/test starts PostgreSQL)")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition, seconds=30, what="condition"):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def psql(url, sql):
+    return subprocess.run(["psql", "-tA", url, "-c", sql], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def totp(secret, offset=0):
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", int(time.time() // 30) + offset), hashlib.sha1).digest()
+    start = digest[-1] & 15
+    return "%06d" % ((struct.unpack(">I", digest[start:start + 4])[0] & 0x7FFFFFFF) % 1000000)
+
+
+class Instance:
+    def __init__(self, database_url, key_from=None):
+        self.data = tempfile.mkdtemp(prefix="postern-instance-")
+        if key_from:
+            shutil.copy(os.path.join(key_from.data, "server.key"), os.path.join(self.data, "server.key"))
+            os.chmod(os.path.join(self.data, "server.key"), 0o600)
+        self.port, self.auth_port = free_port(), free_port()
+        self.url, self.auth = f"http://127.0.0.1:{self.port}", f"http://127.0.0.1:{self.auth_port}"
+        binary = os.environ.get("POSTERN_BINARY", os.path.join(ROOT, ".build", "debug", "postern"))
+        self.log_path = os.path.join(self.data, "server.log")
+        self.log = open(self.log_path, "w")
+        env = dict(os.environ, POSTERN_SCRYPT_LOG_N="12", POSTERN_LOG_LEVEL="info", POSTERN_MAIL_RETRY_BASE="0.5")
+        self.process = subprocess.Popen(
+            [binary, "serve", "--data", self.data, "--database", database_url, "--listen", f"127.0.0.1:{self.port}",
+             "--auth-listen", f"127.0.0.1:{self.auth_port}", "--public-url", f"http://localhost:{self.port}"],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env)
+
+    def wait_healthy(self):
+        def healthy():
+            if self.process.poll() is not None:
+                raise AssertionError(f"instance exited: {open(self.log_path).read()[-2000:]}")
+            try:
+                return requests.get(f"{self.auth}/healthz", timeout=1).ok
+            except requests.RequestException:
+                return False
+        wait_until(healthy, 120, "an instance to start")
+        return self
+
+    def api(self, method, path, token=None, **kwargs):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.request(method, f"{self.url}/api/v1{path}", headers=headers, timeout=30, **kwargs)
+
+    def verify(self, username, password, ip="198.51.100.1"):
+        return requests.post(f"{self.auth}/v1/verify", timeout=30,
+                             json={"username": username, "password": password, "protocol": "imap", "client_ip": ip})
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def database():
+    name = "i_" + uuid.uuid4().hex
+    psql(ADMIN_URL, f"CREATE DATABASE {name}")
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="module")
+def pair(database):
+    a = Instance(database).wait_healthy()
+    b = Instance(database, key_from=a).wait_healthy()
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def account(instance, username, mfa=False):
+    assert instance.api("POST", "/accounts", json={"username": username, "password": PASSWORD}).status_code == 201
+    token = instance.api("POST", "/sessions", json={"username": username, "password": PASSWORD}).json()["token"]
+    secret = None
+    if mfa:
+        secret = instance.api("POST", "/mfa/totp", token).json()["secret"]
+        assert instance.api("POST", "/mfa/totp/confirm", token, json={"code": totp(secret)}).status_code == 204
+    return token, secret
+
+
+def portal_session(instance, username):
+    """Signs in through the portal's form, as a browser would."""
+    session = requests.Session()
+    page = session.get(f"{instance.url}/signin", timeout=30)
+    csrf = page.text.split('name="csrf-token" content="')[1].split('"')[0]
+    answer = session.post(f"{instance.url}/signin", timeout=30, allow_redirects=False,
+                          headers={"Origin": f"http://localhost:{instance.port}"},
+                          data={"username": username, "password": PASSWORD, "csrf_token": csrf})
+    assert answer.status_code in (302, 303), answer.status_code
+    return session
+
+
+def test_a_different_key_is_refused_at_start(pair, database):
+    stranger = Instance(database)
+    try:
+        assert stranger.process.wait(timeout=60) != 0
+        log = open(stranger.log_path).read()
+        assert "key" in log.lower(), log[-1000:]
+    finally:
+        stranger.stop()
+
+
+def test_any_request_on_any_instance(pair):
+    a, b = pair
+    token, _ = account(a, "any@example.org")
+    assert b.api("GET", "/account", token).json()["username"] == "any@example.org"
+    app = b.api("POST", "/app-passwords", token, json={"name": "Phone"}).json()
+    assert a.verify("any@example.org", app["password"]).status_code == 200
+    assert a.api("DELETE", "/sessions/current", token).status_code == 204
+    assert b.api("GET", "/account", token).status_code == 401
+
+
+def test_revocation_on_one_instance_holds_on_the_other_at_once(pair):
+    a, b = pair
+    token, _ = account(a, "revoke@example.org", mfa=True)
+    for round in range(5):
+        app = a.api("POST", "/app-passwords", token, json={"name": f"Phone {round}"}).json()
+        assert b.verify("revoke@example.org", app["password"]).status_code == 200
+        assert a.api("DELETE", f"/app-passwords/{app['id']}", token).status_code == 204
+        acknowledged = time.monotonic()
+        assert b.verify("revoke@example.org", app["password"]).status_code == 401
+        assert time.monotonic() - acknowledged < 1.0
+
+
+def test_a_totp_code_and_a_recovery_code_are_used_once_across_instances(pair):
+    a, b = pair
+    token, secret = account(a, "once@example.org", mfa=True)
+    codes = a.api("POST", "/mfa/recovery-codes", token).json()["codes"]
+    # The confirming code's step is spent; the next one is fresh.
+    code = totp(secret, offset=1)
+    body = {"username": "once@example.org", "password": PASSWORD, "otp": code}
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(lambda i: (a if i % 2 else b).api("POST", "/sessions", json=body).status_code, range(12)))
+    assert statuses.count(201) == 1, statuses
+    body = {"username": "once@example.org", "password": PASSWORD, "recovery_code": codes[0]}
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(lambda i: (a if i % 2 else b).api("POST", "/sessions", json=body).status_code, range(12)))
+    assert statuses.count(201) == 1, statuses
+
+
+def test_a_reset_link_is_used_once_across_instances(pair, database):
+    a, b = pair
+    account(a, "reset@example.org")
+    assert b.api("POST", "/password-reset", json={"username": "reset@example.org"}).status_code == 202
+
+    def link():
+        for path in glob.glob(os.path.join(a.data, "outbox", "*.eml")) + glob.glob(os.path.join(b.data, "outbox", "*.eml")):
+            text = open(path, encoding="utf-8", errors="replace").read()
+            if "To: reset@example.org" in text and "Subject: Reset your password" in text:
+                body = base64.b64decode("".join(text.split("Content-Transfer-Encoding: base64")[1].split("--")[0].split())).decode()
+                return body.split("/reset?token=")[1].split()[0]
+        return None
+    token = wait_until(link, 30, "the reset email")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda i: (a if i % 2 else b).api("POST", "/password-reset/complete",
+                                                                   json={"token": token, "new_password": f"new passphrase {i}"}).status_code, range(8)))
+    assert statuses.count(204) == 1, statuses
+
+
+def test_each_message_is_delivered_once_by_two_deliverers(pair, database):
+    a, b = pair
+    token, _ = account(a, "outbox@example.org")
+    for i in range(20):
+        assert (a if i % 2 else b).api("POST", "/app-passwords", token, json={"name": f"Device {i}"}).status_code == 201
+    wait_until(lambda: psql(database, "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND recipient = 'outbox@example.org'") == "0",
+               60, "the outbox to drain")
+    files = [os.path.basename(p) for p in glob.glob(os.path.join(a.data, "outbox", "*.eml")) + glob.glob(os.path.join(b.data, "outbox", "*.eml"))]
+    sent = psql(database, "SELECT id FROM outbox WHERE recipient = 'outbox@example.org'").split()
+    assert len(sent) == 20
+    for message_id in sent:
+        assert files.count(f"{message_id}.eml") == 1, message_id
+
+
+@pytest.mark.skipif(not PG_DIR, reason="needs the test PostgreSQL's directory to stop and start it")
+def test_postgres_stopped_for_30_seconds_under_load(pair):
+    a, b = pair
+    token, _ = account(a, "outage@example.org", mfa=True)
+    app = a.api("POST", "/app-passwords", token, json={"name": "Phone"}).json()
+    account(a, "portal@example.org")
+    browser = portal_session(b, "portal@example.org")
+    assert browser.get(f"{b.url}/security", timeout=30).status_code == 200
+    statuses = {"during": [], "unexpected": []}
+    stop = threading.Event()
+    outage = threading.Event()
+
+    def load(instance):
+        while not stop.is_set():
+            try:
+                status = instance.verify("outage@example.org", app["password"]).status_code
+            except requests.RequestException as error:
+                statuses["unexpected"].append(str(error))
+                continue
+            if outage.is_set():
+                statuses["during"].append(status)
+            elif status not in (200, 503):
+                statuses["unexpected"].append(status)
+
+    threads = [threading.Thread(target=load, args=(i,)) for i in (a, b, a, b)]
+    for t in threads:
+        t.start()
+    try:
+        subprocess.run([os.path.join(ROOT, "scripts", "postgres-test-server"), "stop", PG_DIR], check=True)
+        outage.set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the outage lasts 30 seconds; the portal is checked meanwhile
+            page = browser.get(f"{b.url}/security", timeout=30)
+            assert page.status_code == 503 and "Please try again in a moment" in page.text, page.status_code
+            time.sleep(1)  # paces the checks during the fixed 30-second outage; nothing waits on it
+        outage.clear()
+        subprocess.run([os.path.join(ROOT, "scripts", "postgres-test-server"), "start", PG_DIR], check=True, capture_output=True)
+        back = time.monotonic()
+        for instance in (a, b):
+            wait_until(lambda: instance.verify("outage@example.org", app["password"]).status_code == 200, 5, "recovery within 5 seconds")
+        recovered = time.monotonic() - back
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert statuses["during"], "requests were made during the outage"
+    assert set(statuses["during"]) <= {503, 200}, set(statuses["during"])  # 200 only from requests answered before the stop
+    assert 401 not in statuses["during"]
+    assert statuses["during"].count(503) > 10
+    assert not statuses["unexpected"], statuses["unexpected"][:5]
+    print(f"recovered in {recovered:.2f} s")
