@@ -101,6 +101,12 @@ public final class LoginThrottle: Sendable {
         }
     }
 
+    /// Whether this source succeeded for the account within `knownGoodFor`,
+    /// as this instance remembers it.
+    public func isKnownGood(accountID: String, clientIP: String?, now: Date) -> Bool {
+        state.withLock { isKnownGood(&$0, accountID: accountID, clientIP: clientIP, now: now) }
+    }
+
     /// True the first time in a day that a revoked or expired app password is
     /// tried from this address: a stale client, recorded once, never counted.
     public func firstStaleAttempt(appPasswordID: String, clientIP: String?, now: Date) -> Bool {

@@ -91,6 +91,10 @@ public struct ProtocolAuthenticator: Sendable {
             throttle.recordSuccess(accountID: accountID, clientIP: ip, now: now)
         case .deny(.wrongPassword), .deny(.throttled):
             delay = throttle.recordFailure(accountID: facts.account?.id, clientIP: ip, countsForAccount: true, now: now)
+            if decision == .deny(.wrongPassword), let id = facts.account?.id {
+                // The cap holds across instances: the count lives in the database.
+                _ = try? await store.addFailure(key: "account:" + id, window: 3600, now: now)
+            }
         case .deny(.unknownUser), .deny(.accountDisabled):
             delay = throttle.recordFailure(accountID: nil, clientIP: ip, countsForAccount: false, now: now)
         case .deny(.appPasswordRevoked), .deny(.appPasswordExpired):
@@ -148,7 +152,7 @@ public struct ProtocolAuthenticator: Sendable {
         var matched = false
         var blocked = false
         if appPassword == nil, !tooLong {
-            if let account, throttle.accountPasswordBlocked(accountID: account.id, clientIP: request.clientIP, now: now) {
+            if let account, try await accountPasswordBlocked(account, clientIP: request.clientIP, now: now) {
                 // Refused without checking the password; the dummy hash makes
                 // it take as long as any other refusal, so a capped account
                 // cannot be told from an unknown one by timing.
@@ -163,6 +167,22 @@ public struct ProtocolAuthenticator: Sendable {
         var gathered = facts(account, appPassword, matched: matched)
         gathered.accountPasswordBlocked = blocked
         return gathered
+    }
+
+    /// Over its hourly cap of account-password failures (counted by this
+    /// instance or, in total, by all of them) and tried from a source that has
+    /// not logged in to it within `knownGoodFor` (as any instance saw it).
+    private func accountPasswordBlocked(_ account: Account, clientIP: String?, now: Date) async throws -> Bool {
+        if throttle.isKnownGood(accountID: account.id, clientIP: clientIP, now: now) { return false }
+        var over = throttle.accountPasswordBlocked(accountID: account.id, clientIP: clientIP, now: now)
+        if !over {
+            over = try await store.failures(key: "account:" + account.id, window: 3600, now: now) >= throttle.policy.accountFailuresPerHour
+        }
+        guard over else { return false }
+        if let clientIP, try await store.succeeded(accountID: account.id, clientIP: clientIP, since: now.addingTimeInterval(-throttle.policy.knownGoodFor)) {
+            return false
+        }
+        return true
     }
 
     private func accountPasswordMatches(_ password: String, account: Account, now: Date) async throws -> Bool {

@@ -167,6 +167,21 @@ public protocol PasswordResetStore: Sendable {
                                now: Date, audit: AuditEvent) async throws -> Bool
 }
 
+/// Failure counters every instance shares, so a cap holds in total and not
+/// per instance.
+public protocol ThrottleStore: Sendable {
+    /// Adds one failure to `key`'s fixed window of `window` seconds (a new
+    /// window starts when the last one has ended) and returns the count in
+    /// the current window. Atomic: concurrent increments all count.
+    func addFailure(key: String, window: TimeInterval, now: Date) async throws -> Int
+    /// The failures in `key`'s current window, 0 when it has ended.
+    func failures(key: String, window: TimeInterval, now: Date) async throws -> Int
+    /// Whether a protocol login with the account password or an app password
+    /// succeeded for the account from `clientIP` since `since` (a known-good
+    /// source, as any instance saw it).
+    func succeeded(accountID: String, clientIP: String, since: Date) async throws -> Bool
+}
+
 /// Everything Postern stores.
 public protocol PosternStore: AccountStore, TOTPStore, AppPasswordStore, SessionStore, RevealStore, SecurityKeyStore,
-    RecoveryCodeStore, AuditStore, OutboxStore, PasswordResetStore {}
+    RecoveryCodeStore, AuditStore, OutboxStore, PasswordResetStore, ThrottleStore {}

@@ -125,6 +125,12 @@ public enum Migrations {
                 "CREATE INDEX audit_events_at ON audit_events (at)",
             ]
         },
+        Migration(version: 5, name: "shared throttle counters") { _ in
+            [
+                "CREATE TABLE throttle_counters (key TEXT PRIMARY KEY, window_start BIGINT NOT NULL, count INTEGER NOT NULL)",
+                "CREATE INDEX audit_events_account_ip ON audit_events (account_id, client_ip, at)",
+            ]
+        },
     ]
 
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }

@@ -134,3 +134,44 @@ struct NoticeStoreContractTests {
         }
     }
 }
+
+@Suite("Store contract: shared throttle counters")
+struct ThrottleStoreContractTests {
+    @Test("failures count in a fixed window, atomically, and a new window starts afresh", arguments: StoreKind.allCases)
+    func counters(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let t0 = Fixture.t0
+            #expect(try await store.failures(key: "account:a", window: 3600, now: t0) == 0)
+            #expect(try await store.addFailure(key: "account:a", window: 3600, now: t0) == 1)
+            #expect(try await store.addFailure(key: "account:a", window: 3600, now: t0.addingTimeInterval(10)) == 2)
+            #expect(try await store.failures(key: "account:a", window: 3600, now: t0.addingTimeInterval(20)) == 2)
+            #expect(try await store.failures(key: "account:b", window: 3600, now: t0) == 0)
+            let total = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<40 { group.addTask { try await store.addFailure(key: "account:a", window: 3600, now: t0.addingTimeInterval(30)) } }
+                var highest = 0
+                for try await count in group { highest = max(highest, count) }
+                return highest
+            }
+            #expect(total == 42, "every concurrent increment counts")
+            #expect(try await store.failures(key: "account:a", window: 3600, now: t0.addingTimeInterval(3601)) == 0, "the window ended")
+            #expect(try await store.addFailure(key: "account:a", window: 3600, now: t0.addingTimeInterval(3601)) == 1)
+        }
+    }
+
+    @Test("a known-good source is one that logged in to the account recently", arguments: StoreKind.allCases)
+    func knownGood(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id))
+            let allowed = AuditEvent(accountID: alice.id, kind: .protocolLogin, result: "allow", loginProtocol: .imap,
+                                     credential: "account_password", clientIP: "192.0.2.5", at: Fixture.t0)
+            let refused = AuditEvent(accountID: alice.id, kind: .protocolLogin, result: "deny", reason: "wrong_password",
+                                     loginProtocol: .imap, clientIP: "192.0.2.6", at: Fixture.t0)
+            try await store.recordLogins(lastUses: [], events: [allowed, refused])
+            #expect(try await store.succeeded(accountID: alice.id, clientIP: "192.0.2.5", since: Fixture.t0.addingTimeInterval(-1)))
+            #expect(try await !store.succeeded(accountID: alice.id, clientIP: "192.0.2.6", since: Fixture.t0.addingTimeInterval(-1)))
+            #expect(try await !store.succeeded(accountID: alice.id, clientIP: "192.0.2.5", since: Fixture.t0.addingTimeInterval(1)))
+            #expect(try await !store.succeeded(accountID: "someone-else", clientIP: "192.0.2.5", since: Fixture.t0.addingTimeInterval(-1)))
+        }
+    }
+}

@@ -266,3 +266,22 @@ def test_postgres_stopped_for_30_seconds_under_load(pair):
     assert statuses["during"].count(503) > 10
     assert not statuses["unexpected"], statuses["unexpected"][:5]
     print(f"recovered in {recovered:.2f} s")
+
+
+def test_the_account_password_cap_holds_in_total_across_instances(pair):
+    a, b = pair
+    token, _ = account(a, "sprayed@example.org")
+    # Her phone logs in through instance A before the attack.
+    assert a.verify("sprayed@example.org", PASSWORD, ip="192.0.2.200").status_code == 200
+    # 100 wrong guesses, half through each instance, each from its own address.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda i: (a if i % 2 else b).verify("sprayed@example.org", f"guess {i}", ip=f"10.{i // 250}.{i % 250}.7"),
+                      range(100)))
+    # Neither instance saw 100 itself; together they did: a new source is refused even with the right password…
+    assert b.verify("sprayed@example.org", PASSWORD, ip="203.0.113.9").status_code == 401
+    assert a.verify("sprayed@example.org", PASSWORD, ip="203.0.113.10").status_code == 401
+    # …while her phone, known to A, still logs in through B.
+    assert b.verify("sprayed@example.org", PASSWORD, ip="192.0.2.200").status_code == 200
+    wait_until(lambda: any(e["summary"].startswith("refused: too many wrong passwords")
+                           for e in a.api("GET", "/activity?category=protocol_login&limit=20", token).json()["events"]),
+               10, "the refusal to be recorded as throttled")
