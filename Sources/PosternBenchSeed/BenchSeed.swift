@@ -19,11 +19,13 @@ struct BenchSeed: AsyncParsableCommand {
     @Option(help: "App passwords per account.") var perAccount = 10
     @Option(help: "Where to write sample credentials (one 'username password' per line).") var out: String
     @Option(help: "How many sampled credentials to write.") var sample = 20_000
+    @Option(help: "PostgreSQL URL to seed instead of SQLite in the data directory.") var database: String?
 
     func run() async throws {
         var config = PosternConfig()
         config.dataDirectory = data
         config.scrypt = .init(logN: 10)
+        config.databaseURL = database
         let environment = try await PosternEnvironment.open(config: config, logger: Logger(label: "seed"))
         let keys = environment.keys
         let executor = environment.store.executor
