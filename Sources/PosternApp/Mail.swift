@@ -79,8 +79,9 @@ struct SMTPTransport: MailTransport {
         let configuration = SMTPClientSession.Configuration(
             heloName: heloName, implicitTLS: url.implicitTLS, requireTLS: url.username != nil && !url.isLoopback,
             username: url.username, password: url.password, from: from, recipient: to)
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if let caFile { tls.additionalTrustRoots = [.file(caFile)] }
+        var trust = TLSConfiguration.makeClientConfiguration()
+        if let caFile { trust.additionalTrustRoots = [.file(caFile)] }
+        let tls = trust
         let group = MultiThreadedEventLoopGroup.singleton
         let promise = group.next().makePromise(of: Void.self)
         let session = SMTPClientSession(configuration: configuration, message: message)
