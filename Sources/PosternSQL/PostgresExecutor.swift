@@ -165,20 +165,7 @@ public final class PostgresExecutor: SQLExecutor {
         do {
             return try await withDeadline {
                 try await client.withConnection { connection in
-                let db = connection.sql(queryLogLevel: nil)
-                try await db.raw("BEGIN").run()
-                do {
-                    let value = try await body(db)
-                    try await db.raw("COMMIT").run()
-                    return value
-                } catch {
-                    do {
-                        try await db.raw("ROLLBACK").run()
-                    } catch let rollbackError {
-                        logger.error("rollback failed", metadata: ["error": "\(String(reflecting: rollbackError).prefix(200))"])
-                    }
-                    throw error
-                }
+                    try await inTransaction(connection.sql(queryLogLevel: nil), logger: logger, body)
                 }
             }
         } catch {

@@ -5,6 +5,7 @@
 // SQL only where a dialect needs it (see `Migrations`).
 
 import Foundation
+import Logging
 import PosternCore
 import SQLKit
 
@@ -18,6 +19,26 @@ public protocol SQLExecutor: Sendable {
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
     func shutdown() async
+}
+
+/// Runs `body` in a transaction on `db`: `begin` (SQLite wants `BEGIN
+/// IMMEDIATE`), then COMMIT if it returns, ROLLBACK if it throws. The body's
+/// error is what the caller sees; a failed rollback is only logged.
+func inTransaction<T: Sendable>(_ db: any SQLDatabase, begin: String = "BEGIN", logger: Logger,
+                                _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    try await db.raw(SQLQueryString(begin)).run()
+    do {
+        let value = try await body(db)
+        try await db.raw("COMMIT").run()
+        return value
+    } catch {
+        do {
+            try await db.raw("ROLLBACK").run()
+        } catch let rollbackError {
+            logger.error("rollback failed", metadata: ["error": "\(String(reflecting: rollbackError).prefix(200))"])
+        }
+        throw error
+    }
 }
 
 /// A first-in, first-out async semaphore. Waiting holds no thread.

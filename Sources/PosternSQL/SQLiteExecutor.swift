@@ -56,20 +56,8 @@ public final class SQLiteExecutor: SQLExecutor {
         let logger = self.logger
         return try await writeLock.withPermit {
             do {
-                try await db.raw("BEGIN IMMEDIATE").run()
+                return try await inTransaction(db, begin: "BEGIN IMMEDIATE", logger: logger, body)
             } catch {
-                throw self.translate(error)
-            }
-            do {
-                let value = try await body(db)
-                try await db.raw("COMMIT").run()
-                return value
-            } catch {
-                do {
-                    try await db.raw("ROLLBACK").run()
-                } catch let rollbackError {
-                    logger.error("rollback failed", metadata: ["error": "\(rollbackError)"])
-                }
                 throw self.translate(error)
             }
         }

@@ -1,15 +1,12 @@
 """Fixtures for the browser tests: a real Postern server and headless Chromium."""
-import base64
-import hashlib
-import hmac
 import os
-import socket
-import struct
 import subprocess
 import tempfile
-import time
 
 import pytest
+import sys
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers import free_port, totp, wait_until  # noqa: E402,F401 (re-exported to the tests)
 import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -18,28 +15,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SCREENSHOTS = os.environ.get("POSTERN_SCREENSHOTS", os.path.join(ROOT, ".test-run", "screenshots"))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_until(condition, seconds=60, what="condition"):
-    """Polls `condition` until it is true or `seconds` pass."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
-def totp(secret, at=None, offset=0):
-    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
-    counter = int((at or time.time()) // 30) + offset
-    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
-    start = digest[-1] & 15
-    return "%06d" % ((struct.unpack(">I", digest[start:start + 4])[0] & 0x7FFFFFFF) % 1000000)
 
 
 class Server:

@@ -3,12 +3,8 @@ instance, revocation within a second, single use across instances, one
 delivery per message, a wrong key refused, and PostgreSQL stopped under load."""
 import base64
 import glob
-import hashlib
-import hmac
 import os
 import shutil
-import socket
-import struct
 import subprocess
 import tempfile
 import threading
@@ -17,6 +13,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import sys
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers import free_port, totp, wait_until  # noqa: E402
 import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -26,31 +25,14 @@ PASSWORD = "violet staple orbit"
 pytestmark = pytest.mark.skipif(not ADMIN_URL, reason="needs POSTERN_TEST_POSTGRES_URL (scripts/test starts PostgreSQL)")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_until(condition, seconds=30, what="condition"):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def psql(url, sql):
     return subprocess.run(["psql", "-tA", url, "-c", sql], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def totp(secret, offset=0):
-    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
-    digest = hmac.new(key, struct.pack(">Q", int(time.time() // 30) + offset), hashlib.sha1).digest()
-    start = digest[-1] & 15
-    return "%06d" % ((struct.unpack(">I", digest[start:start + 4])[0] & 0x7FFFFFFF) % 1000000)
 
 
 class Instance:

@@ -7,8 +7,6 @@ libraries: imaplib, poplib, smtplib, curl and slixmpp. Clients bind to
 """
 import asyncio
 import base64
-import hashlib
-import hmac
 import imaplib
 import logging
 import os
@@ -16,11 +14,12 @@ import poplib
 import secrets
 import smtplib
 import socket
-import struct
 import subprocess
-import time
 
 import pytest
+import sys
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers import totp, wait_until  # noqa: E402,F401 (re-exported to the tests)
 import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,22 +28,8 @@ CLIENT_IP = "127.0.0.2"
 DOMAIN = "example.org"
 
 
-def wait_until(condition, seconds=30, what="condition"):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
-def totp(secret, offset=0):
-    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
-    counter = int(time.time() // 30) + offset
-    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
-    start = digest[-1] & 15
-    return "%06d" % ((struct.unpack(">I", digest[start:start + 4])[0] & 0x7FFFFFFF) % 1000000)
 
 
 class Stack:

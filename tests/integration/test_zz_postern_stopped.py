@@ -11,7 +11,7 @@ reaches Prosody as temporary-auth-failure: that path is covered by the SASL
 socket's tests."""
 import pytest
 
-from conftest import Refused, imap_login, pop3_login, smtp_login, xmpp_login
+from conftest import Refused, imap_login, pop3_login, smtp_login
 
 CASES = {
     "dovecot-imap": (imap_login, "DOVECOT_IMAP_PORT", lambda t: "[UNAVAILABLE]" in t),

@@ -4,15 +4,16 @@ private CA."""
 import email
 import email.policy
 import os
-import socket
 import sqlite3
 import ssl
 import subprocess
 import tempfile
 import threading
-import time
 
 import pytest
+import sys
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers import free_port, totp, wait_until  # noqa: E402,F401 (re-exported to the tests)
 import requests
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
@@ -21,20 +22,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SMTP_USER, SMTP_PASSWORD = "postern", "mail relay secret"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_until(condition, seconds=30, what="condition"):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Sink:

@@ -1,22 +1,12 @@
 """Security notifications arrive at a real SMTP server, with the right
 content, exactly once — also across an SMTP outage and a Postern restart."""
-import base64
-import hashlib
-import hmac
 import re
-import struct
-import time
 
 import pytest
 
-from conftest import SMTP_PASSWORD, SMTP_USER, Postern, SMTPServer, wait_until
+from conftest import SMTP_PASSWORD, SMTP_USER, Postern, SMTPServer, totp, wait_until
 
 
-def totp(secret, offset=0):
-    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
-    digest = hmac.new(key, struct.pack(">Q", int(time.time() // 30) + offset), hashlib.sha1).digest()
-    start = digest[-1] & 15
-    return "%06d" % ((struct.unpack(">I", digest[start:start + 4])[0] & 0x7FFFFFFF) % 1000000)
 
 
 @pytest.fixture(scope="module")
