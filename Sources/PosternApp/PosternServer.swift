@@ -109,10 +109,14 @@ public enum PosternServer {
                                                   onListening: onListening))
         }
         // Shut down in reverse: listeners first, then the final flush.
-        let group = ServiceGroup(configuration: .init(
-            services: services,
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+            logger: logger)
+        // A stop never hangs: after 10 s of graceful shutdown the rest is cancelled.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(10)
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
         await environment.close()
         logger.notice("stopped")

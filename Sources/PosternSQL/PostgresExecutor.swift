@@ -122,7 +122,9 @@ public final class PostgresExecutor: SQLExecutor {
     }
 
     private func noteFailure(_ error: any Error) {
-        if case StoreError.unavailable = error {
+        // A pool the supervisor just replaced fails what it still held; that
+        // says nothing about the database.
+        if case StoreError.unavailable(let message) = error, !message.contains("poolShutdown") {
             _ = failingSince.compareExchange(expected: 0, desired: DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
         }
     }
@@ -145,17 +147,25 @@ public final class PostgresExecutor: SQLExecutor {
 
     /// Runs `operation`, or fails with `unavailable` after `operationTimeout`:
     /// with the database down, waiting for a connection would otherwise last
-    /// until it came back, and a mail server would wait with it.
+    /// until it came back, and a mail server would wait with it. The caller
+    /// gets its answer at the deadline even if the operation does not heed
+    /// cancellation (it is cancelled, and left to finish on its own).
     private func withDeadline<T: Sendable>(_ limit: Duration? = nil, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        let timeout = limit ?? operationTimeout
-        return try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask { try await operation() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                throw StoreError.unavailable("postgresql: no answer within \(timeout)")
+        try await Self.race(limit ?? operationTimeout, operation)
+    }
+
+    static func race<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let waiting = ResumeOnce<T>()
+        return try await withCheckedThrowingContinuation { continuation in
+            waiting.set(continuation)
+            let work = Task {
+                do { waiting.finish(.success(try await operation())) } catch { waiting.finish(.failure(error)) }
             }
-            defer { group.cancelAll() }
-            return try await group.next()!
+            Task {
+                try? await Task.sleep(for: timeout)
+                work.cancel()
+                waiting.finish(.failure(StoreError.unavailable("postgresql: no answer within \(timeout)")))
+            }
         }
     }
 
@@ -179,7 +189,8 @@ public final class PostgresExecutor: SQLExecutor {
         supervisor.withLock { $0?.cancel() }
         let runner = pool.withLock { $0.runner }
         runner.cancel()
-        _ = await runner.value
+        // The pool closes its connections; a stop never waits on it for long.
+        _ = try? await Self.race(.seconds(3)) { await runner.value }
     }
 
     static func translate(_ error: any Error) -> any Error {
@@ -202,5 +213,20 @@ public final class PostgresExecutor: SQLExecutor {
         }
         let columns = detail[open.upperBound..<close.lowerBound]
         return columns.split(separator: ",").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unique"
+    }
+}
+
+/// A continuation resumed by whichever of two racers comes first.
+final class ResumeOnce<T: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<T, any Error>?>(nil)
+
+    func set(_ value: CheckedContinuation<T, any Error>) { continuation.withLock { $0 = value } }
+
+    func finish(_ result: Result<T, any Error>) {
+        let waiting = continuation.withLock { current -> CheckedContinuation<T, any Error>? in
+            defer { current = nil }
+            return current
+        }
+        waiting?.resume(with: result)
     }
 }
