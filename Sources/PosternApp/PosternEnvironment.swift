@@ -83,7 +83,8 @@ public final class PosternEnvironment: Sendable {
         let metrics = PosternMetrics()
         let hasher = OffloadedHasher(parameters: config.scrypt, threads: config.hashConcurrency, inFlight: metrics.hashesInFlight)
         let recorder = LoginRecorder()
-        let throttle = LoginThrottle(policy: config.throttle)
+        // One guard for every door, so limits hold across them.
+        let credentialGuard = CredentialGuard(store: store, keys: keys, throttle: LoginThrottle(policy: config.throttle))
         let notices = NoticeComposer(keys: keys, publicURL: config.publicURL, productName: config.totpIssuer)
         var policy = AccountPolicy(signupOpen: config.signupOpen, appPasswordLimit: config.appPasswordLimit,
                                    sessionLifetime: config.sessionLifetime, totpIssuer: config.totpIssuer,
@@ -93,12 +94,12 @@ public final class PosternEnvironment: Sendable {
         policy.passwordChangeRevokesByDefault = config.passwordChangeRevokesByDefault
         let accounts = AccountService(
             store: store, hasher: hasher, keys: keys, passwordPolicy: .bundled(), policy: policy,
-            clock: clock, webAuthn: WebAuthnSettings(publicURL: config.publicURL, name: config.totpIssuer), throttle: throttle,
+            clock: clock, webAuthn: WebAuthnSettings(publicURL: config.publicURL, name: config.totpIssuer), credentialGuard: credentialGuard,
             notices: notices)
         let authenticator = ProtocolAuthenticator(
             store: store, hasher: hasher, keys: keys,
             cache: VerifiedPasswordCache(key: keys.passwordCacheKey, ttl: config.passwordCacheTTL),
-            recorder: recorder, clock: clock, throttle: throttle, notices: notices)
+            recorder: recorder, clock: clock, credentialGuard: credentialGuard, notices: notices)
         return PosternEnvironment(config: config, store: store, keys: keys, hasher: hasher, metrics: metrics, recorder: recorder,
                                   accounts: accounts, authenticator: authenticator, databasePath: databasePath, keyPath: keyPath,
                                   notices: notices, clock: clock)

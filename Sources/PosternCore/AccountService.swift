@@ -70,14 +70,15 @@ public struct AccountService: Sendable {
     let clock: Clock
     let totp = TOTPVerifier()
     let webAuthn: WebAuthnSettings
-    let throttle: LoginThrottle
+    /// Asked before every account-password and second-factor check.
+    public let credentialGuard: CredentialGuard
     /// Composes the owner's notifications; nil sends none.
     let notices: NoticeComposer?
 
     public init(store: any PosternStore, hasher: any PasswordHasher, keys: KeyRing, passwordPolicy: PasswordPolicy,
                 policy: AccountPolicy, clock: Clock = .system, webAuthn: WebAuthnSettings = WebAuthnSettings(publicURL: "http://localhost:8080"),
-                throttle: LoginThrottle = LoginThrottle(), notices: NoticeComposer? = nil) {
-        self.throttle = throttle
+                credentialGuard: CredentialGuard? = nil, notices: NoticeComposer? = nil) {
+        self.credentialGuard = credentialGuard ?? CredentialGuard(store: store, keys: keys)
         self.notices = notices
         self.store = store
         self.hasher = hasher
@@ -96,12 +97,18 @@ public struct AccountService: Sendable {
         let username = try Username(rawUsername)
         try passwordPolicy.check(password, username: username.value)
         let now = clock.now
+        // "That name is taken" tells whether an account exists, so a source
+        // that keeps hearing it is paced like one that keeps guessing.
+        if !byAdministrator, let wait = credentialGuard.admitSource(clientIP: RequestOrigin.clientIP, now: now) {
+            throw PosternError.throttled(seconds: wait)
+        }
         let account = Account(id: Secrets.newIdentifier(), username: username.value,
                               passwordHash: try await hasher.hash(password), createdAt: now)
         do {
             try await store.createAccount(account, audit: AuditEvent(accountID: account.id, kind: .accountCreated, result: "ok",
                                                                       reason: byAdministrator ? "admin" : "signup", at: now))
         } catch StoreError.conflict {
+            if !byAdministrator { credentialGuard.sourceFailed(clientIP: RequestOrigin.clientIP, now: now) }
             throw PosternError.usernameTaken
         }
         return account
@@ -145,7 +152,7 @@ public struct AccountService: Sendable {
     /// `revokeAppPasswords` also revokes every app password.
     public func changePassword(account: Account, current: String, new: String, keepingSession: Data?,
                                revokeAppPasswords: Bool = false) async throws {
-        guard try await hasher.verify(current, against: account.passwordHash) else { throw PosternError.invalidCredentials }
+        guard try await verifyAccountPassword(current, account: account, door: .passwordChange) else { throw PosternError.invalidCredentials }
         try passwordPolicy.check(new, username: account.username)
         let hash = try await hasher.hash(new)
         let event = changeEvent(.passwordChanged, account, .passwordChanged)
@@ -172,32 +179,14 @@ public struct AccountService: Sendable {
 
     // MARK: - Sessions
 
-    /// Checks the account password. Unknown user, wrong password and disabled
-    /// account all throw `invalidCredentials` after the same amount of work.
-    /// App passwords never sign in here: only the account password is checked.
+    /// Checks the account password for a sign-in. Unknown user, wrong
+    /// password and disabled account all throw `invalidCredentials` after the
+    /// same amount of work (or `throttled`, alike for all three). App
+    /// passwords never sign in here: only the account password is checked.
     func checkPassword(username rawUsername: String, password: String, clientIP: String?) async throws -> Account {
         let account = try await Username.canonical(rawUsername).asyncMap { try await store.account(username: $0) } ?? nil
-        let now = clock.now
-        if let account, throttle.accountPasswordBlocked(accountID: account.id, clientIP: clientIP, now: now) {
-            _ = throttle.recordFailure(accountID: account.id, clientIP: clientIP, countsForAccount: true, now: now)
-            throw PosternError.throttled(60)
-        }
-        let matched: Bool
-        if let account, password.utf8.count <= ProtocolAuthenticator.maximumPasswordBytes {
-            matched = try await hasher.verify(password, against: account.passwordHash)
-        } else {
-            _ = try await hasher.verify(String(password.prefix(ProtocolAuthenticator.maximumPasswordBytes)), against: hasher.dummyHash)
-            matched = false
-        }
-        guard let account, matched, !account.disabled else {
-            if let account { await recordSignInDenial(account, reason: "invalid_credentials", clientIP: clientIP) }
-            let delay = throttle.recordFailure(accountID: account?.id, clientIP: clientIP, countsForAccount: account != nil && !(account?.disabled ?? false),
-                                               now: now)
-            // Past the free allowance the answer says when to come back.
-            if delay > 0 { throw PosternError.throttled(Int(delay.rounded(.up))) }
-            throw PosternError.invalidCredentials
-        }
-        throttle.recordSuccess(accountID: account.id, clientIP: clientIP, now: now)
+        guard try await verifyAccountPassword(password, username: rawUsername, account: account, door: .signIn, clientIP: clientIP),
+              let account else { throw PosternError.invalidCredentials }
         if hasher.needsRehash(account.passwordHash) {
             let upgraded = try await hasher.hash(password)
             _ = try await store.replacePasswordHash(accountID: account.id, expected: account.passwordHash, new: upgraded, audit: nil)
@@ -205,9 +194,45 @@ public struct AccountService: Sendable {
         return account
     }
 
-    private func recordSignInDenial(_ account: Account, reason: String, clientIP: String?) async {
-        try? await store.recordLogins(lastUses: [], events: [AuditEvent(accountID: account.id, kind: .signIn, result: "deny",
-                                                                      reason: reason, clientIP: clientIP, at: clock.now)])
+    /// Checks an account password at a door other than a protocol login
+    /// (sign-in, re-authentication, password change, turning the
+    /// authenticator off). The guard is asked first: a paced source or a name
+    /// over its cap is refused with `throttled` before the hash runs, for a
+    /// name that exists or not alike. A failure is counted for the source and
+    /// the name and recorded in the account's activity; past the source's
+    /// free allowance it throws `throttled` with when to come back.
+    func verifyAccountPassword(_ password: String, username: String? = nil, account: Account?, door: CredentialDoor,
+                               clientIP: String? = RequestOrigin.clientIP) async throws -> Bool {
+        let now = clock.now
+        let name = credentialGuard.name(for: username ?? account?.username ?? "")
+        if let wait = try await credentialGuard.admitAccountPassword(name: name, accountID: account?.id, clientIP: clientIP, now: now) {
+            throw PosternError.throttled(seconds: wait)
+        }
+        let limit = ProtocolAuthenticator.maximumPasswordBytes
+        let matched: Bool
+        if let account, password.utf8.count <= limit {
+            matched = try await hasher.verify(password, against: account.passwordHash)
+        } else {
+            _ = try await hasher.verify(String(password.prefix(limit)), against: hasher.dummyHash)
+            matched = false
+        }
+        if matched, let account, !account.disabled {
+            credentialGuard.accountPasswordSucceeded(accountID: account.id, clientIP: clientIP, now: now)
+            return true
+        }
+        let wait = await credentialGuard.accountPasswordFailed(name: name, accountID: account?.id, clientIP: clientIP, now: now)
+        if let account {
+            await recordSignInDenial(account, reason: door == .signIn ? "invalid_credentials" : "invalid_password:\(door.rawValue)", clientIP: clientIP)
+        }
+        // Past the free allowance the answer says when to come back.
+        if wait > 0 { throw PosternError.throttled(seconds: wait) }
+        return false
+    }
+
+    func recordSignInDenial(_ account: Account, reason: String, clientIP: String?, notices: [Notice] = []) async {
+        var event = AuditEvent(accountID: account.id, kind: .signIn, result: "deny", reason: reason, clientIP: clientIP, at: clock.now)
+        event.notices = notices
+        try? await store.recordLogins(lastUses: [], events: [event])
     }
 
     /// Creates a session and returns its token (the store keeps only a digest).
@@ -232,10 +257,10 @@ public struct AccountService: Sendable {
         let account = try await checkPassword(username: username, password: password, clientIP: clientIP)
         if account.mfaEnabled {
             var passed = false
-            if let otp, !otp.isEmpty { passed = try await consumeTOTP(account: account, code: otp) }
-            if !passed, let recoveryCode, !recoveryCode.isEmpty { passed = try await consumeRecoveryCode(account: account, code: recoveryCode) }
+            if let proof = SecondFactorProof(otp: otp, recoveryCode: recoveryCode) {
+                passed = try await proveSecondFactor(proof, account: account, door: .signIn, clientIP: clientIP)
+            }
             guard passed else {
-                if otp != nil || recoveryCode != nil { await recordSignInDenial(account, reason: "invalid_second_factor", clientIP: clientIP) }
                 let (token, _) = try await openSession(account: account, kind: .api, stage: .secondFactor, lifetime: policy.secondFactorWindow,
                                                        clientIP: clientIP, reason: "password")
                 return .secondFactorRequired(methods: try await secondFactorMethods(account: account), mfaToken: token,
@@ -264,9 +289,9 @@ public struct AccountService: Sendable {
                                       signature: [UInt8], clientIP: String?) async throws -> (token: String, session: Session) {
         let digest = Secrets.tokenDigest(pendingToken)
         guard let (pending, account) = try await pendingSession(token: pendingToken) else { throw PosternError.invalidCredentials }
-        guard try await verifyKeyAssertion(account: account, credentialID: credentialID, clientDataJSON: clientDataJSON,
-                                           authenticatorData: authenticatorData, signature: signature) else {
-            await recordSignInDenial(account, reason: "security_key_rejected", clientIP: clientIP)
+        let assertion = KeyAssertion(credentialID: credentialID, clientDataJSON: clientDataJSON, authenticatorData: authenticatorData,
+                                     signature: signature)
+        guard try await proveSecondFactor(.securityKey(assertion), account: account, door: .secondStep, clientIP: clientIP) else {
             throw PosternError.invalidCredentials
         }
         guard try await store.takeSession(tokenDigest: digest, now: clock.now) != nil else { throw PosternError.invalidCredentials }
@@ -308,10 +333,8 @@ public struct AccountService: Sendable {
     public func completeSignIn(pendingToken: String, otp: String, recoveryCode: String? = nil, clientIP: String?) async throws -> (token: String, session: Session) {
         let digest = Secrets.tokenDigest(pendingToken)
         guard let account = try await pendingSignIn(token: pendingToken) else { throw PosternError.invalidCredentials }
-        var passed = !otp.isEmpty ? try await consumeTOTP(account: account, code: otp) : false
-        if !passed, let recoveryCode, !recoveryCode.isEmpty { passed = try await consumeRecoveryCode(account: account, code: recoveryCode) }
-        guard passed else {
-            await recordSignInDenial(account, reason: "invalid_otp", clientIP: clientIP)
+        guard let proof = SecondFactorProof(otp: otp, recoveryCode: recoveryCode) else { throw PosternError.invalidCode }
+        guard try await proveSecondFactor(proof, account: account, door: .secondStep, clientIP: clientIP) else {
             if try await store.addSessionFailure(tokenDigest: digest) >= policy.secondFactorAttempts {
                 try await store.deleteSession(tokenDigest: digest, audit: nil)
                 throw PosternError.invalidCredentials
@@ -357,11 +380,14 @@ public struct AccountService: Sendable {
         clock.now.timeIntervalSince(session.authenticatedAt) > policy.reauthenticationWindow
     }
 
-    /// Proves presence again: the password, and a code when MFA is on.
-    public func reauthenticate(session: Session, account: Account, password: String, otp: String?) async throws {
-        guard try await hasher.verify(password, against: account.passwordHash) else { throw PosternError.invalidCredentials }
+    /// Proves presence again: the password, and with MFA on a code (or a
+    /// recovery code), both through the guard.
+    public func reauthenticate(session: Session, account: Account, password: String, otp: String?, recoveryCode: String? = nil) async throws {
+        guard try await verifyAccountPassword(password, account: account, door: .reauthentication) else { throw PosternError.invalidCredentials }
         if account.mfaEnabled {
-            guard let otp, try await consumeTOTP(account: account, code: otp) else { throw PosternError.invalidCode }
+            guard let proof = SecondFactorProof(otp: otp, recoveryCode: recoveryCode),
+                  try await proveSecondFactor(proof, account: account, door: .reauthentication, clientIP: RequestOrigin.clientIP)
+            else { throw PosternError.invalidCode }
         }
         let now = clock.now
         try await store.touchSession(tokenDigest: session.tokenDigest, lastSeenAt: now, authenticatedAt: now)
@@ -418,11 +444,13 @@ public struct AccountService: Sendable {
 
     /// Turns the authenticator app off. Needs the account password and a current code.
     public func disableTOTP(account: Account, password: String, code: String) async throws {
-        guard try await hasher.verify(password, against: account.passwordHash) else { throw PosternError.invalidCredentials }
+        guard try await verifyAccountPassword(password, account: account, door: .totpOff) else { throw PosternError.invalidCredentials }
         guard let factor = try await store.totpFactor(accountID: account.id), factor.confirmedAt != nil else {
             throw PosternError.totpNotEnabled
         }
-        guard try await consumeTOTP(account: account, code: code) else { throw PosternError.invalidCode }
+        guard try await proveSecondFactor(.totp(code), account: account, door: .totpOff, clientIP: RequestOrigin.clientIP) else {
+            throw PosternError.invalidCode
+        }
         _ = try await store.deleteTOTP(accountID: account.id, audit: changeEvent(.totpDisabled, account, .totpDisabled))
     }
 

@@ -69,7 +69,7 @@ public enum Activity {
             switch event.result {
             case "allow": return "signed in to the portal"
             case "second_factor_required": return "password accepted; waiting for the second factor"
-            default: return "sign-in refused"
+            default: return signInRefusal(event.reason)
             }
         case .signOut: return "signed out"
         case .accountCreated: return "account created"
@@ -88,6 +88,31 @@ public enum Activity {
         case .recoveryCodesGenerated: return "new recovery codes generated"
         case .recoveryCodeUsed: return "a recovery code was used"
         }
+    }
+}
+
+extension Activity {
+    /// What a refused sign-in, re-authentication or second step says, from
+    /// its reason (`what:door`).
+    static func signInRefusal(_ reason: String?) -> String {
+        let parts = (reason ?? "").split(separator: ":", maxSplits: 1).map(String.init)
+        let door: String = switch CredentialDoor(rawValue: parts.count > 1 ? parts[1] : "") {
+        case .signIn: "at sign-in"
+        case .secondStep: "at the second step of a sign-in"
+        case .reauthentication: "when confirming it's you"
+        case .passwordChange: "when changing the password"
+        case .totpOff: "when turning the authenticator app off"
+        case .resetCompletion: "on a password-reset link"
+        case .protocolLogin, .none: ""
+        }
+        let what: String = switch parts.first {
+        case "invalid_second_factor": "wrong second factor"
+        case "second_factor_locked": "authenticator code refused: too many wrong codes this hour"
+        case "invalid_password": "wrong password"
+        case "invalid_credentials": "wrong password"
+        default: "sign-in refused"
+        }
+        return door.isEmpty ? what : "\(what) \(door)"
     }
 }
 

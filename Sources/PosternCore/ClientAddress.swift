@@ -3,13 +3,20 @@ import Foundation
 /// Client IP addresses as mail servers report them. Parsing only, no lookups.
 public enum ClientAddress {
     /// The canonical text of an IPv4 or IPv6 address, or nil when `text` is
-    /// neither. IPv6 is lower-cased; a zone (`%eth0`) is refused.
+    /// neither. IPv6 is lower-cased; a zone (`%eth0`) is refused. An
+    /// IPv4-mapped IPv6 address (`::ffff:192.0.2.7`, as a dual-stack socket
+    /// reports an IPv4 peer) is the IPv4 address it carries, so it is
+    /// bucketed, logged and shown as that address.
     public static func canonical(_ text: String) -> String? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty, trimmed.utf8.count <= 45 else { return nil }
         if isIPv4(trimmed) { return trimmed }
         let lower = trimmed.lowercased()
-        return isIPv6(lower) ? lower : nil
+        guard isIPv6(lower) else { return nil }
+        if let groups = ipv6Groups(lower), groups[0..<5].allSatisfy({ $0 == 0 }), groups[5] == 0xffff {
+            return [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff].map(String.init).joined(separator: ".")
+        }
+        return lower
     }
 
     static func isIPv4(_ text: String) -> Bool {

@@ -11,6 +11,9 @@ public struct KeyRing: Sendable {
     public let secretBoxKey: SymmetricKey
     public let csrfKey: SymmetricKey
     public let recoveryCodeKey: SymmetricKey
+    /// Keys the names the guard counts failures under, so names that exist
+    /// and names that don't are counted alike and never stored in clear.
+    public let throttleNameKey: SymmetricKey
     /// A public fingerprint of the server key, safe to store and show.
     public let fingerprint: String
 
@@ -25,6 +28,7 @@ public struct KeyRing: Sendable {
         secretBoxKey = derive("secret box")
         csrfKey = derive("csrf")
         recoveryCodeKey = derive("recovery code")
+        throttleNameKey = derive("throttle name")
         let print = HKDF<SHA256>.deriveKey(inputKeyMaterial: master, info: Data("postern key fingerprint v1".utf8), outputByteCount: 16)
         fingerprint = print.withUnsafeBytes { Base32.encode($0).lowercased() }
     }

@@ -10,8 +10,9 @@ public enum DenialReason: String, Sendable, CaseIterable {
     case appPasswordRevoked = "app_password_revoked"
     case appPasswordExpired = "app_password_expired"
     case protocolNotInScope = "protocol_not_in_scope"
-    /// Too many account-password failures for this account from sources
-    /// that never succeeded: refused without checking the password.
+    /// The source is being paced, or the name is over its hourly cap and the
+    /// source never signed in with the account password: refused without
+    /// checking the password.
     case throttled = "throttled"
 }
 
@@ -53,7 +54,7 @@ public struct LoginFacts: Sendable {
     public var appPassword: AppPasswordRecord?
     /// True when the given password matched the account password.
     public var accountPasswordMatched: Bool
-    /// True when account-password attempts from this source are over the cap.
+    /// True when the guard refused to let the account password be checked.
     public var accountPasswordBlocked: Bool = false
     public var loginProtocol: LoginProtocol
     public var now: Date
@@ -72,6 +73,9 @@ public struct LoginFacts: Sendable {
 /// the facts: no lookups, no clock, no side effects.
 public enum LoginPolicy {
     public static func decide(_ facts: LoginFacts) -> LoginDecision {
+        // Refused before the password was checked: the same for a name with
+        // no account, so a refusal never says whether one exists.
+        if facts.appPassword == nil, facts.accountPasswordBlocked { return .deny(.throttled) }
         guard let account = facts.account else { return .deny(.unknownUser) }
         if let app = facts.appPassword, app.accountID == account.id {
             if account.disabled { return .deny(.accountDisabled) }
@@ -80,7 +84,6 @@ public enum LoginPolicy {
             if !app.protocols.contains(facts.loginProtocol) { return .deny(.protocolNotInScope) }
             return .allow(accountID: account.id, username: account.username, credential: .appPassword(id: app.id))
         }
-        if facts.accountPasswordBlocked { return .deny(.throttled) }
         guard facts.accountPasswordMatched else { return .deny(.wrongPassword) }
         if account.disabled { return .deny(.accountDisabled) }
         if account.mfaEnabled { return .deny(.appPasswordRequired) }

@@ -3,40 +3,56 @@ import Synchronization
 
 /// The limits on guessing. Defaults are documented in docs/security.md.
 public struct ThrottlePolicy: Sendable, Equatable {
-    /// Failures a source may make in `sourceWindow` before answers slow down.
+    /// Failures a source may make in `sourceWindow` before it is paced.
     public var freeFailures = 5
     /// The first delay; each further failure doubles it, up to `maximumDelay`.
     public var baseDelay: TimeInterval = 0.25
     public var maximumDelay: TimeInterval = 8
     public var sourceWindow: TimeInterval = 15 * 60
-    /// Account-password failures per account per hour (NIST SP 800-63B §5.2.2)
+    /// Account-password failures per name per hour (NIST SP 800-63B §5.2.2)
     /// after which the account password is refused from sources that have
-    /// never succeeded.
+    /// never signed in with it.
     public var accountFailuresPerHour = 100
-    /// How long a source that succeeded stays exempt from other sources' guessing.
+    /// How long a source that signed in with the account password stays
+    /// exempt from other sources' guessing.
     public var knownGoodFor: TimeInterval = 30 * 86_400
     /// Failures across all sources per minute above which every failure waits
     /// at least `baseDelay` (a spraying wave).
     public var globalFailuresPerMinute = 600
+    /// Wrong second factors per account per hour, at every door and on every
+    /// instance together, after which authenticator codes are refused.
+    public var secondFactorFailuresPerHour = 10
+    /// From this many wrong second factors in an hour the owner is told (once an hour).
+    public var secondFactorNotifyAfter = 3
+    /// Wrong second factors one password-reset link takes before it dies.
+    public var resetLinkAttempts = 5
+    /// Password-reset requests per name, and per source, per hour.
+    public var resetRequestsPerName = 5
+    public var resetRequestsPerSource = 20
 
     public init() {}
 }
 
-/// Soft lockout for protocol and portal logins: counts failures per account
-/// and per source (IPv4 address and /24, IPv6 /64 and /48), answers with
-/// growing delays instead of locking, caps account-password guesses per
-/// account, and keeps sources that have succeeded recently out of it all.
+/// Soft lockout in one instance's memory: counts failures per source (IPv4
+/// address and /24, IPv6 /64 and /48) and per name (a keyed hash of the
+/// username, the same for names that exist and names that don't). Past its
+/// free allowance a source or name is *paced*: it gets one attempt per delay,
+/// the delay doubling with each further failure, and an attempt inside the
+/// delay is refused before any work is done. Sources that signed in to an
+/// account with its password recently are kept out of that account's pacing.
 ///
-/// A small state machine with injected time. It holds counters in memory, so
-/// each instance counts its own traffic; coherent counters across instances
-/// are part of the PostgreSQL work.
+/// A small state machine with injected time. The counts that must hold in
+/// total across instances (the hourly cap per name, second factors) live in
+/// the store; `CredentialGuard` combines both.
 public final class LoginThrottle: Sendable {
     public let policy: ThrottlePolicy
 
     private struct State {
-        /// Failure times per bucket ("account:…", "ip4:…", "net24:…", …), newest last.
+        /// Failure times per key ("ip4:…", "net24:…", "net64:…", "net48:…", "name:…"), newest last.
         var failures: [String: [Date]] = [:]
-        /// Last success per "account|bucket".
+        /// Per key: no attempt before this time.
+        var notBefore: [String: Date] = [:]
+        /// Last account-password success per "accountID|bucket".
         var knownGood: [String: Date] = [:]
         var global: [Date] = []
         /// When a stale credential was last recorded, per "app|ip".
@@ -51,60 +67,66 @@ public final class LoginThrottle: Sendable {
         self.maximumKeys = maximumKeys
     }
 
-    /// True when account-password logins for the account must be refused
-    /// from this source: the account is over its hourly cap and the source
-    /// has not succeeded for it within `knownGoodFor`.
-    public func accountPasswordBlocked(accountID: String, clientIP: String?, now: Date) -> Bool {
+    /// Whether an attempt may run now. Nil: it may, and if the source or name
+    /// is being paced, its next slot is taken, so parallel attempts cannot all
+    /// pass. Otherwise: how long until the next slot. A source known-good for
+    /// `accountID` is never paced for that account.
+    public func admit(name: String?, accountID: String?, clientIP: String?, now: Date) -> TimeInterval? {
         state.withLock { state in
-            if isKnownGood(&state, accountID: accountID, clientIP: clientIP, now: now) { return false }
-            return count(&state, "account:" + accountID, within: 3600, now: now) >= policy.accountFailuresPerHour
+            if let accountID, isKnownGood(&state, accountID: accountID, clientIP: clientIP, now: now) { return nil }
+            let keys = paced(name: name, clientIP: clientIP)
+            let wait = keys.reduce(0) { max($0, (state.notBefore[$1.key] ?? .distantPast).timeIntervalSince(now)) }
+            if wait > 0 { return wait }
+            for (key, allowance, window) in keys {
+                let excess = count(&state, key, within: window, now: now) - allowance
+                if excess > 0 { state.notBefore[key] = now.addingTimeInterval(delay(excess)) }
+            }
+            return nil
         }
     }
 
-    /// Counts a failed guess and returns how long to wait before answering.
-    /// `countsForAccount` is true for a wrong account password of a real
-    /// account; a known-good source never adds to the account's count.
-    public func recordFailure(accountID: String?, clientIP: String?, countsForAccount: Bool, now: Date) -> TimeInterval {
-        state.withLock { state in
-            let buckets = clientIP.map(ClientAddress.buckets) ?? []
-            for bucket in buckets { append(&state, bucket, now) }
-            state.global.append(now)
-            state.global.removeAll { now.timeIntervalSince($0) > 60 }
-            var known = false
-            if let accountID {
-                known = isKnownGood(&state, accountID: accountID, clientIP: clientIP, now: now)
-                if countsForAccount, !known { append(&state, "account:" + accountID, now) }
-            }
-            // The most specific bucket gets the free allowance; wider ones get
-            // proportionally more, as several hosts may share them.
-            var worst = 0
-            for (index, bucket) in buckets.enumerated() {
-                let allowance = policy.freeFailures * (index == 0 ? 1 : 8)
-                worst = max(worst, count(&state, bucket, within: policy.sourceWindow, now: now) - allowance)
-            }
-            if let accountID, !known {
-                let accountFailures = count(&state, "account:" + accountID, within: 3600, now: now)
-                worst = max(worst, accountFailures - policy.freeFailures * 4)
-            }
-            var delay = worst > 0 ? min(policy.maximumDelay, policy.baseDelay * pow(2, Double(worst - 1))) : 0
-            if state.global.count > policy.globalFailuresPerMinute { delay = max(delay, policy.baseDelay) }
-            return delay
-        }
-    }
-
-    /// Remembers a success: this source is known-good for the account.
-    public func recordSuccess(accountID: String, clientIP: String?, now: Date) {
-        guard let clientIP else { return }
+    /// Counts a failure and returns how long to wait before answering; the
+    /// source (and, with `countsForName`, the name) may not try again before
+    /// then. A known-good source never adds to the name's count.
+    public func recordFailure(name: String?, accountID: String?, clientIP: String?, countsForName: Bool, now: Date) -> TimeInterval {
         state.withLock { state in
             trim(&state, now: now)
-            for bucket in ClientAddress.buckets(clientIP).prefix(1) { state.knownGood[accountID + "|" + bucket] = now }
+            state.global.append(now)
+            state.global.removeAll { now.timeIntervalSince($0) > 60 }
+            let known = accountID.map { isKnownGood(&state, accountID: $0, clientIP: clientIP, now: now) } ?? false
+            var worst = 0
+            for (key, allowance, window) in paced(name: countsForName && !known ? name : nil, clientIP: clientIP) {
+                append(&state, key, now)
+                let excess = count(&state, key, within: window, now: now) - allowance
+                guard excess > 0 else { continue }
+                worst = max(worst, excess)
+                let until = now.addingTimeInterval(delay(excess))
+                state.notBefore[key] = max(state.notBefore[key] ?? .distantPast, until)
+            }
+            var wait = worst > 0 ? delay(worst) : 0
+            if state.global.count > policy.globalFailuresPerMinute { wait = max(wait, policy.baseDelay) }
+            return wait
         }
     }
 
-    /// Whether this source succeeded for the account within `knownGoodFor`,
-    /// as this instance remembers it.
+    /// Remembers an account-password success: this source is known-good for the account.
+    public func recordSuccess(accountID: String, clientIP: String?, now: Date) {
+        guard let bucket = clientIP.flatMap({ ClientAddress.buckets($0).first }) else { return }
+        state.withLock { state in
+            trim(&state, now: now)
+            state.knownGood[accountID + "|" + bucket] = now
+        }
+    }
+
+    /// Whether this source signed in to the account with its password within
+    /// `knownGoodFor`, as this instance remembers it.
     public func isKnownGood(accountID: String, clientIP: String?, now: Date) -> Bool {
         state.withLock { isKnownGood(&$0, accountID: accountID, clientIP: clientIP, now: now) }
+    }
+
+    /// Account-password failures counted for the name in the last hour, by this instance.
+    public func nameFailures(_ name: String, now: Date) -> Int {
+        state.withLock { count(&$0, "name:" + name, within: 3600, now: now) }
     }
 
     /// True the first time in a day that a revoked or expired app password is
@@ -119,6 +141,24 @@ public final class LoginThrottle: Sendable {
         }
     }
 
+    // MARK: - Internals
+
+    /// The keys an attempt is paced by, with their free allowance and window:
+    /// the most specific source bucket gets the allowance, wider ones 8 times
+    /// as much (several hosts may share them); a name gets 4 times as much
+    /// over an hour.
+    private func paced(name: String?, clientIP: String?) -> [(key: String, allowance: Int, window: TimeInterval)] {
+        var keys = (clientIP.map(ClientAddress.buckets) ?? []).enumerated().map { index, bucket in
+            (key: bucket, allowance: policy.freeFailures * (index == 0 ? 1 : 8), window: policy.sourceWindow)
+        }
+        if let name { keys.append((key: "name:" + name, allowance: policy.freeFailures * 4, window: 3600)) }
+        return keys
+    }
+
+    private func delay(_ excess: Int) -> TimeInterval {
+        min(policy.maximumDelay, policy.baseDelay * pow(2, Double(min(excess, 60) - 1)))
+    }
+
     private func isKnownGood(_ state: inout State, accountID: String, clientIP: String?, now: Date) -> Bool {
         guard let clientIP, let bucket = ClientAddress.buckets(clientIP).first,
               let last = state.knownGood[accountID + "|" + bucket] else { return false }
@@ -126,7 +166,6 @@ public final class LoginThrottle: Sendable {
     }
 
     private func append(_ state: inout State, _ key: String, _ now: Date) {
-        trim(&state, now: now)
         var times = state.failures[key, default: []]
         times.append(now)
         // Nothing older than an hour matters, and a few hundred entries bound it.
@@ -142,16 +181,17 @@ public final class LoginThrottle: Sendable {
     }
 
     /// Keeps memory bounded under a flood of distinct sources: forgets what
-    /// has expired first, then source buckets, but never an account's count,
-    /// so a flood of new addresses cannot wipe the cap of the account it sprays.
+    /// has expired first, then source buckets, but never a name's count, so a
+    /// flood of new addresses cannot wipe the cap of the account it sprays.
     private func trim(_ state: inout State, now: Date) {
+        if state.notBefore.count > maximumKeys { state.notBefore = state.notBefore.filter { $0.value > now } }
         guard state.failures.count > maximumKeys || state.knownGood.count > maximumKeys || state.staleSeen.count > maximumKeys else { return }
         state.failures = state.failures.filter { key, times in
             guard let newest = times.last else { return false }
-            return now.timeIntervalSince(newest) <= (key.hasPrefix("account:") ? 3600 : policy.sourceWindow)
+            return now.timeIntervalSince(newest) <= (key.hasPrefix("name:") ? 3600 : policy.sourceWindow)
         }
         if state.failures.count > maximumKeys {
-            state.failures = state.failures.filter { $0.key.hasPrefix("account:") }
+            state.failures = state.failures.filter { $0.key.hasPrefix("name:") }
         }
         if state.knownGood.count > maximumKeys {
             state.knownGood = state.knownGood.filter { now.timeIntervalSince($0.value) <= policy.knownGoodFor }

@@ -96,19 +96,21 @@ public struct NoticeComposer: Sendable {
         return Notice(id: id, recipient: recipient, sealed: sealed, onceKey: onceKey)
     }
 
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
+    /// HTML-escapes per Unicode scalar, not per character: a quote followed
+    /// by a combining mark is one character but still a quote to a browser.
+    public static func escape(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out.append(contentsOf: "&amp;".unicodeScalars)
+            case "<": out.append(contentsOf: "&lt;".unicodeScalars)
+            case ">": out.append(contentsOf: "&gt;".unicodeScalars)
+            case "\"": out.append(contentsOf: "&quot;".unicodeScalars)
+            case "'": out.append(contentsOf: "&#39;".unicodeScalars)
+            default: out.append(scalar)
             }
         }
-        return out
+        return String(out)
     }
 
     static func when(_ date: Date) -> String {
@@ -158,6 +160,19 @@ public struct NoticeComposer: Sendable {
                        "Give that client a new app password, or remove the account from it."],
                action: ("Manage app passwords", "/security"),
                onceKey: "stale:\(appID):\(clientIP ?? "-")")
+    }
+
+    /// Someone got past the first step (the password, or a reset link) but
+    /// kept failing the second. Once an hour per account.
+    public func secondFactorFailures(recipient: String, accountID: String, addresses: [String], at: Date) -> Notice? {
+        let hour = Int(at.timeIntervalSince1970 / 3600)
+        let places = addresses.isEmpty ? "an address the server did not see" : addresses.joined(separator: ", ")
+        return notice(to: recipient, subject: "Someone entered your password but failed the second step",
+                      lines: ["Someone entered your password correctly (or opened a password-reset link sent to you) but then gave wrong codes for your second factor, most recently at \(Self.when(at)).",
+                              "Addresses used: \(places).",
+                              "Your account is still protected by your second factor. If this was not you, your password is known to someone else: change it now, and check your app passwords."],
+                      action: ("Change your password", "/security"),
+                      onceKey: "2fa-failures:\(accountID):\(hour)")
     }
 
     public enum Change: Sendable, Equatable {

@@ -9,13 +9,24 @@ public enum RequestOrigin {
 }
 
 extension AccountService {
+    /// Counts a reset request per name and per source before it is answered:
+    /// past `resetRequestsPerName` or `resetRequestsPerSource` an hour it
+    /// throws `throttled`, alike for names that exist and names that don't.
+    public func admitPasswordReset(username: String, clientIP: String?) async throws {
+        let name = credentialGuard.name(for: username)
+        if let wait = try await credentialGuard.admitResetRequest(name: name, clientIP: clientIP, now: clock.now) {
+            throw PosternError.throttled(seconds: wait)
+        }
+    }
+
     /// Starts a password reset: if `username` names an active account, saves
     /// a single-use token (only its digest) and writes the email with the link
     /// to the outbox, in one transaction. Answers nothing either way, so the
     /// caller cannot tell whether the account exists; callers run it after
-    /// answering, so the time taken does not tell either. At most one email
-    /// per account per 10 minutes (decided in the database), so nobody can
-    /// flood a mailbox.
+    /// answering (and after `admitPasswordReset`), so the time taken does not
+    /// tell either. At most one link is live per account, and while one made
+    /// in the last 10 minutes is open no new one is sent (decided in the
+    /// database), so nobody can flood a mailbox.
     public func requestPasswordReset(username: String) async {
         guard let canonical = Username.canonical(username),
               let account = try? await store.account(username: canonical), !account.disabled else { return }
@@ -24,12 +35,11 @@ extension AccountService {
         let reset = PasswordReset(tokenDigest: Self.resetDigest(token), accountID: account.id, createdAt: now,
                                   expiresAt: now.addingTimeInterval(policy.resetTokenLifetime))
         var event = AuditEvent(accountID: account.id, kind: .passwordResetRequested, result: "ok", clientIP: RequestOrigin.clientIP, at: now)
-        if var notice = notices?.passwordResetLink(recipient: account.username, token: token, validFor: policy.resetTokenLifetime,
+        if let notice = notices?.passwordResetLink(recipient: account.username, token: token, validFor: policy.resetTokenLifetime,
                                                    clientIP: RequestOrigin.clientIP, at: now) {
-            notice.onceKey = "reset:\(account.id):\(Int(now.timeIntervalSince1970 / 600))"
             event.notices = [notice]
         }
-        try? await store.savePasswordReset(reset, audit: event)
+        _ = try? await store.savePasswordReset(reset, unlessOpenSince: now.addingTimeInterval(-600), audit: event)
     }
 
     /// The account a reset link belongs to, if the link is still good (for the
@@ -48,7 +58,9 @@ extension AccountService {
 
     /// Finishes a reset. With MFA on it needs a current authenticator code, an
     /// unused recovery code or a security key's assertion as well: a reset
-    /// never bypasses MFA. Ends every session, revokes the app passwords (per
+    /// never bypasses MFA. The second factor goes through the guard like at
+    /// every other door, and the link itself dies after `resetLinkAttempts`
+    /// attempts at it. Ends every session, revokes the app passwords (per
     /// policy) and notifies the owner.
     public func completePasswordReset(token: String, newPassword: String, otp: String?, recoveryCode: String?,
                                       key: KeyAssertion? = nil) async throws {
@@ -58,16 +70,21 @@ extension AccountService {
         else { throw PosternError.invalidResetToken }
         try passwordPolicy.check(newPassword, username: account.username)
         if account.mfaEnabled {
-            if let key {
-                guard try await verifyKeyAssertion(account: account, credentialID: key.credentialID, clientDataJSON: key.clientDataJSON,
-                                                   authenticatorData: key.authenticatorData, signature: key.signature)
-                else { throw PosternError.securityKeyRejected }
-            } else if let otp, !otp.isEmpty {
-                guard try await consumeTOTP(account: account, code: otp) else { throw PosternError.invalidCode }
-            } else if let recoveryCode, !recoveryCode.isEmpty {
-                guard try await consumeRecoveryCode(account: account, code: recoveryCode) else { throw PosternError.invalidCode }
-            } else {
-                throw PosternError.otpRequired
+            guard let proof = SecondFactorProof(otp: otp, recoveryCode: recoveryCode, key: key) else { throw PosternError.otpRequired }
+            let now = clock.now
+            let attempts = try await credentialGuard.reserveResetAttempt(tokenDigest: digest, lifetime: policy.resetTokenLifetime, now: now)
+            let allowed = credentialGuard.policy.resetLinkAttempts
+            guard attempts <= allowed else {
+                try await store.endPasswordReset(tokenDigest: digest, at: now)
+                throw PosternError.invalidResetToken
+            }
+            guard try await proveSecondFactor(proof, account: account, door: .resetCompletion, clientIP: RequestOrigin.clientIP) else {
+                if attempts >= allowed {
+                    try await store.endPasswordReset(tokenDigest: digest, at: now)
+                    throw PosternError.invalidResetToken
+                }
+                if case .securityKey = proof { throw PosternError.securityKeyRejected }
+                throw PosternError.invalidCode
             }
         }
         let hash = try await hasher.hash(newPassword)

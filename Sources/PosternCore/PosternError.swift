@@ -25,6 +25,24 @@ public enum PosternError: Error, Equatable, Sendable {
     case invalidResetToken
     /// Too many failed attempts; try again after this many seconds.
     case throttled(Int)
+    /// Too many wrong second factors for the account this hour: codes from
+    /// the authenticator app are refused; keys and recovery codes still work.
+    case secondFactorLocked
+
+    /// For refusals that end by themselves, how many seconds until they do
+    /// (an HTTP 429's `Retry-After`); nil for every other error.
+    public var retryAfter: Int? {
+        switch self {
+        case .throttled(let seconds): seconds
+        case .secondFactorLocked: 3600
+        default: nil
+        }
+    }
+
+    /// `throttled` with a wait in seconds, rounded up to at least one.
+    public static func throttled(seconds: Double) -> PosternError {
+        .throttled(max(1, Int(seconds.rounded(.up))))
+    }
 
     public var code: String {
         switch self {
@@ -50,6 +68,7 @@ public enum PosternError: Error, Equatable, Sendable {
         case .reauthenticationRequired: "reauthentication_required"
         case .invalidResetToken: "invalid_reset_token"
         case .throttled: "too_many_attempts"
+        case .secondFactorLocked: "second_factor_locked"
         }
     }
 
@@ -77,6 +96,8 @@ public enum PosternError: Error, Equatable, Sendable {
         case .reauthenticationRequired: "This change needs a recent sign-in. Sign in again to confirm it's you."
         case .invalidResetToken: "This reset link is invalid, used or expired. Ask for a new one."
         case .throttled(let seconds): "Too many attempts. Wait \(seconds) second\(seconds == 1 ? "" : "s") and try again."
+        case .secondFactorLocked:
+            "Too many wrong codes for this account. Codes from the authenticator app are refused for up to an hour; use a security key or a recovery code."
         }
     }
 }

@@ -42,7 +42,8 @@ public struct ProtocolAuthenticator: Sendable {
     let cache: VerifiedPasswordCache
     let recorder: LoginRecorder
     let clock: Clock
-    let throttle: LoginThrottle
+    /// Asked before the account password is checked; told every result.
+    let credentialGuard: CredentialGuard
     let accountIDs = AccountIDCache()
     /// Composes the owner's notifications; nil sends none.
     let notices: NoticeComposer?
@@ -55,9 +56,9 @@ public struct ProtocolAuthenticator: Sendable {
     let appPasswordsUsed = AccountIDCache(capacity: 100_000)
 
     public init(store: any PosternStore, hasher: any PasswordHasher, keys: KeyRing, cache: VerifiedPasswordCache,
-                recorder: LoginRecorder, clock: Clock = .system, throttle: LoginThrottle = LoginThrottle(),
+                recorder: LoginRecorder, clock: Clock = .system, credentialGuard: CredentialGuard? = nil,
                 notices: NoticeComposer? = nil) {
-        self.throttle = throttle
+        self.credentialGuard = credentialGuard ?? CredentialGuard(store: store, keys: keys)
         self.notices = notices
         self.store = store
         self.hasher = hasher
@@ -77,8 +78,9 @@ public struct ProtocolAuthenticator: Sendable {
     public func evaluate(_ request: ProtocolLoginRequest) async -> (outcome: ProtocolLoginOutcome, delay: TimeInterval) {
         let now = clock.now
         let facts: LoginFacts
+        let refusedFor: TimeInterval
         do {
-            facts = try await gatherFacts(request, now: now)
+            (facts, refusedFor) = try await gatherFacts(request, now: now)
         } catch {
             return (.temporaryFailure, 0)
         }
@@ -87,19 +89,23 @@ public struct ProtocolAuthenticator: Sendable {
         var delay: TimeInterval = 0
         var recordIt = true
         switch decision {
-        case .allow(let accountID, _, _):
-            throttle.recordSuccess(accountID: accountID, clientIP: ip, now: now)
-        case .deny(.wrongPassword), .deny(.throttled):
-            delay = throttle.recordFailure(accountID: facts.account?.id, clientIP: ip, countsForAccount: true, now: now)
-            if decision == .deny(.wrongPassword), let id = facts.account?.id {
-                // The cap holds across instances: the count lives in the database.
-                _ = try? await store.addFailure(key: "account:" + id, window: 3600, now: now)
-            }
-        case .deny(.unknownUser), .deny(.accountDisabled):
-            delay = throttle.recordFailure(accountID: nil, clientIP: ip, countsForAccount: false, now: now)
+        case .allow(let accountID, _, .accountPassword):
+            credentialGuard.accountPasswordSucceeded(accountID: accountID, clientIP: ip, now: now)
+        case .allow:
+            break  // an app password earns no standing for account-password attempts
+        case .deny(.wrongPassword), .deny(.unknownUser):
+            // Counted under the name, whether or not it exists; the cap holds
+            // across instances because the count lives in the database.
+            delay = await credentialGuard.accountPasswordFailed(name: credentialGuard.name(for: request.username), accountID: facts.account?.id,
+                                                                clientIP: ip, now: now)
+        case .deny(.throttled):
+            // Refused before any work; the refusal itself waits out the pace.
+            delay = refusedFor
+        case .deny(.accountDisabled):
+            delay = credentialGuard.sourceFailed(clientIP: ip, now: now)
         case .deny(.appPasswordRevoked), .deny(.appPasswordExpired):
             // A stale client, not an attacker: recorded once a day, never counted.
-            recordIt = throttle.firstStaleAttempt(appPasswordID: facts.appPassword?.id ?? "", clientIP: ip, now: now)
+            recordIt = credentialGuard.throttle.firstStaleAttempt(appPasswordID: facts.appPassword?.id ?? "", clientIP: ip, now: now)
         case .deny(.appPasswordRequired), .deny(.protocolNotInScope):
             break  // a misconfigured client with a right credential: not a guess
         }
@@ -116,7 +122,9 @@ public struct ProtocolAuthenticator: Sendable {
         return !account.disabled
     }
 
-    private func gatherFacts(_ request: ProtocolLoginRequest, now: Date) async throws -> LoginFacts {
+    /// The facts of a login, and — when the guard refused the account-password
+    /// check — how long until the source or name may try again.
+    private func gatherFacts(_ request: ProtocolLoginRequest, now: Date) async throws -> (LoginFacts, TimeInterval) {
         let canonical = Username.canonical(request.username)
         let tooLong = request.password.utf8.count > Self.maximumPasswordBytes
         let normalised = tooLong ? nil : AppPasswordFormat.normalise(request.password)
@@ -131,7 +139,7 @@ public struct ProtocolAuthenticator: Sendable {
         if let canonical, let normalised, let id = accountIDs.id(for: canonical) {
             let digest = AppPasswordFormat.digest(normalised: normalised, accountID: id, keys: keys)
             if let (record, account) = try await store.appPasswordWithAccount(digest: digest), account.id == id {
-                return facts(account, record, matched: false)
+                return (facts(account, record, matched: false), 0)
             }
             lookedUp = digest
         }
@@ -150,14 +158,13 @@ public struct ProtocolAuthenticator: Sendable {
         }
 
         var matched = false
-        var blocked = false
+        var refusedFor: TimeInterval = 0
         if appPassword == nil, !tooLong {
-            if let account, try await accountPasswordBlocked(account, clientIP: request.clientIP, now: now) {
-                // Refused without checking the password; the dummy hash makes
-                // it take as long as any other refusal, so a capped account
-                // cannot be told from an unknown one by timing.
-                blocked = true
-                _ = try await hasher.verify(request.password, against: hasher.dummyHash)
+            // The guard first: a paced source or a name over its cap is
+            // refused before any hash, for names that exist and don't alike.
+            if let wait = try await credentialGuard.admitAccountPassword(name: credentialGuard.name(for: request.username), accountID: account?.id,
+                                                                         clientIP: request.clientIP, now: now) {
+                refusedFor = wait
             } else if let account {
                 matched = try await accountPasswordMatches(request.password, account: account, now: now)
             } else {
@@ -165,24 +172,8 @@ public struct ProtocolAuthenticator: Sendable {
             }
         }
         var gathered = facts(account, appPassword, matched: matched)
-        gathered.accountPasswordBlocked = blocked
-        return gathered
-    }
-
-    /// Over its hourly cap of account-password failures (counted by this
-    /// instance or, in total, by all of them) and tried from a source that has
-    /// not logged in to it within `knownGoodFor` (as any instance saw it).
-    private func accountPasswordBlocked(_ account: Account, clientIP: String?, now: Date) async throws -> Bool {
-        if throttle.isKnownGood(accountID: account.id, clientIP: clientIP, now: now) { return false }
-        var over = throttle.accountPasswordBlocked(accountID: account.id, clientIP: clientIP, now: now)
-        if !over {
-            over = try await store.failures(key: "account:" + account.id, window: 3600, now: now) >= throttle.policy.accountFailuresPerHour
-        }
-        guard over else { return false }
-        if let clientIP, try await store.succeeded(accountID: account.id, clientIP: clientIP, since: now.addingTimeInterval(-throttle.policy.knownGoodFor)) {
-            return false
-        }
-        return true
+        gathered.accountPasswordBlocked = refusedFor > 0
+        return (gathered, refusedFor)
     }
 
     private func accountPasswordMatches(_ password: String, account: Account, now: Date) async throws -> Bool {

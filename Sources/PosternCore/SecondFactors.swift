@@ -211,3 +211,78 @@ extension AccountService {
         return methods
     }
 }
+
+/// A proof of the second factor, whichever door it comes in by.
+public enum SecondFactorProof: Sendable {
+    case totp(String)
+    case recoveryCode(String)
+    case securityKey(KeyAssertion)
+
+    /// The proof a form or body carries: a security key's answer, else an
+    /// authenticator code, else a recovery code; nil when none was given.
+    public init?(otp: String?, recoveryCode: String?, key: KeyAssertion? = nil) {
+        if let key {
+            self = .securityKey(key)
+        } else if let otp, !otp.isEmpty {
+            self = .totp(otp)
+        } else if let recoveryCode, !recoveryCode.isEmpty {
+            self = .recoveryCode(recoveryCode)
+        } else {
+            return nil
+        }
+    }
+}
+
+extension AccountService {
+    // MARK: - Proving the second factor
+
+    /// Checks a second factor at any door, through the guard. The attempt is
+    /// counted for the account before it is checked (so parallel guesses
+    /// cannot slip past the limit) and given back when it is right. Past
+    /// `secondFactorFailuresPerHour` wrong proofs, counted on every door and
+    /// instance together, authenticator codes are refused — right ones too —
+    /// with `secondFactorLocked`; security keys and recovery codes still work,
+    /// and their failures count as well. A wrong proof is recorded in the
+    /// activity and counted against the source; from the
+    /// `secondFactorNotifyAfter`th in an hour the owner is told, once an hour.
+    /// Returns false for a wrong proof.
+    func proveSecondFactor(_ proof: SecondFactorProof, account: Account, door: CredentialDoor, clientIP: String?) async throws -> Bool {
+        let now = clock.now
+        let limits = credentialGuard.policy
+        let attempts = try await credentialGuard.reserveSecondFactor(accountID: account.id, now: now)
+        if case .totp = proof, attempts > limits.secondFactorFailuresPerHour {
+            await recordSignInDenial(account, reason: "second_factor_locked:\(door.rawValue)", clientIP: clientIP)
+            throw PosternError.secondFactorLocked
+        }
+        let passed: Bool
+        switch proof {
+        case .totp(let code):
+            passed = try await consumeTOTP(account: account, code: code)
+        case .recoveryCode(let code):
+            passed = try await consumeRecoveryCode(account: account, code: code)
+        case .securityKey(let key):
+            passed = try await verifyKeyAssertion(account: account, credentialID: key.credentialID, clientDataJSON: key.clientDataJSON,
+                                                  authenticatorData: key.authenticatorData, signature: key.signature)
+        }
+        if passed {
+            await credentialGuard.secondFactorSucceeded(accountID: account.id, now: now)
+            return true
+        }
+        credentialGuard.sourceFailed(clientIP: clientIP, now: now)
+        var notices: [Notice] = []
+        if attempts >= limits.secondFactorNotifyAfter, let composer = self.notices {
+            let recent = (try? await store.auditEvents(accountID: account.id, before: nil, kinds: [.signIn], limit: 100)) ?? []
+            var addresses = recent.filter { $0.result == "deny" && ($0.reason ?? "").hasPrefix("invalid_second_factor")
+                && now.timeIntervalSince($0.at) <= 3600 }.compactMap(\.clientIP)
+            if let clientIP { addresses.insert(clientIP, at: 0) }
+            var seen = Set<String>()
+            addresses = addresses.filter { seen.insert($0).inserted }
+            if let notice = composer.secondFactorFailures(recipient: account.username, accountID: account.id, addresses: Array(addresses.prefix(10)),
+                                                          at: now) {
+                notices = [notice]
+            }
+        }
+        await recordSignInDenial(account, reason: "invalid_second_factor:\(door.rawValue)", clientIP: clientIP, notices: notices)
+        return false
+    }
+}

@@ -154,8 +154,13 @@ public protocol OutboxStore: Sendable {
 }
 
 public protocol PasswordResetStore: Sendable {
-    /// Saves a request; the audit event carries the email.
-    func savePasswordReset(_ reset: PasswordReset, audit: AuditEvent) async throws
+    /// Saves a request and ends every other open request of the account, so
+    /// at most one link is live; the audit event carries the email. Does
+    /// nothing and returns false while the account has an open request made
+    /// after `unlessOpenSince` (its link was just sent).
+    func savePasswordReset(_ reset: PasswordReset, unlessOpenSince: Date, audit: AuditEvent) async throws -> Bool
+    /// Ends an open request (its link took too many wrong codes).
+    func endPasswordReset(tokenDigest: Data, at: Date) async throws
     /// The request for a token digest, if unused and unexpired.
     func passwordReset(tokenDigest: Data, now: Date) async throws -> PasswordReset?
     /// In one transaction: marks the request used (only if it is still unused
@@ -176,9 +181,15 @@ public protocol ThrottleStore: Sendable {
     func addFailure(key: String, window: TimeInterval, now: Date) async throws -> Int
     /// The failures in `key`'s current window, 0 when it has ended.
     func failures(key: String, window: TimeInterval, now: Date) async throws -> Int
-    /// Whether a protocol login with the account password or an app password
-    /// succeeded for the account from `clientIP` since `since` (a known-good
-    /// source, as any instance saw it).
+    /// Takes one back from `key`'s current window (a reserved attempt that
+    /// succeeded); never below zero, and nothing when the window has ended.
+    func removeFailure(key: String, window: TimeInterval, now: Date) async throws
+    /// Deletes counters whose window started before `before`. Returns how many.
+    func pruneThrottleCounters(before: Date) async throws -> Int
+    /// Whether the account password succeeded for the account from
+    /// `clientIP` since `since` — a protocol login with it, or a completed
+    /// portal or API sign-in — as any instance saw it (a known-good source).
+    /// An app password's success does not count.
     func succeeded(accountID: String, clientIP: String, since: Date) async throws -> Bool
 }
 

@@ -37,7 +37,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 
     /// The HTTP form of a core error.
     public static func from(_ error: PosternError) -> APIError {
-        if case .throttled(let seconds) = error {
+        if let seconds = error.retryAfter {
             var throttled = APIError(.tooManyRequests, error.code, error.message)
             throttled.headers[.retryAfter] = String(seconds)
             return throttled

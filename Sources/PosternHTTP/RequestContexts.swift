@@ -22,7 +22,7 @@ public struct PortalContext: RequestContext {
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        peerAddress = source.channel.remoteAddress?.ipAddress
+        peerAddress = source.channel.remoteAddress?.ipAddress.flatMap(ClientAddress.canonical)
     }
 }
 

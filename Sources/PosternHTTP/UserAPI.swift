@@ -138,6 +138,11 @@ public struct UserAPI: Sendable {
     static let noContent = Response(status: .noContent)
 
     struct ResetRequest: Decodable { let username: String }
+    struct Reauthentication: Decodable {
+        let password: String
+        let otp: String?
+        let recoveryCode: String?
+    }
     struct ResetCompletion: Decodable {
         let token: String
         let newPassword: String
@@ -234,8 +239,10 @@ public struct UserAPI: Sendable {
             return JSONBody.response(.created, CreatedSession(token: token, expiresAt: session.expiresAt))
         }
 
-        api.post("password-reset") { request, _ in
+        api.post("password-reset") { request, context in
             let body = try await JSONBody.decode(ResetRequest.self, from: request)
+            // Bounded per name and source, alike for every name (429 past it).
+            try await accounts.admitPasswordReset(username: body.username, clientIP: context.peerAddress)
             // Answered at once and alike for every name; the work happens after.
             let accounts = self.accounts
             Task { await accounts.requestPasswordReset(username: body.username) }
@@ -285,11 +292,18 @@ public struct UserAPI: Sendable {
             try await accounts.signOut(session: context.session)
             return Self.noContent
         }
+        signedIn.post("sessions/current/reauthenticate") { request, context in
+            let body = try await JSONBody.decode(Reauthentication.self, from: request)
+            try await accounts.reauthenticate(session: context.session, account: context.account, password: body.password,
+                                              otp: body.otp, recoveryCode: body.recoveryCode)
+            return Self.noContent
+        }
         signedIn.get("account") { _, context in
             JSONBody.response(.ok, AccountInfo(username: context.account.username, mfaEnabled: context.account.mfaEnabled,
                                                createdAt: context.account.createdAt))
         }
         signedIn.put("account/password") { request, context in
+            try requireRecentProof(context)
             let body = try await JSONBody.decode(PasswordChange.self, from: request)
             try await accounts.changePassword(account: context.account, current: body.currentPassword, new: body.newPassword,
                                               keepingSession: context.session.tokenDigest,
@@ -297,6 +311,7 @@ public struct UserAPI: Sendable {
             return Self.noContent
         }
         signedIn.post("mfa/totp") { _, context in
+            try requireRecentProof(context)
             let enrolment = try await accounts.beginTOTP(account: context.account)
             return JSONBody.response(.ok, Enrolment(secret: enrolment.secretBase32, otpauthUri: enrolment.otpauthURI))
         }
@@ -306,12 +321,14 @@ public struct UserAPI: Sendable {
             return Self.noContent
         }
         signedIn.delete("mfa/totp") { request, context in
+            try requireRecentProof(context)
             let body = try await JSONBody.decode(PasswordAndCode.self, from: request)
             try await accounts.disableTOTP(account: context.account, password: body.password, code: body.code)
             return Self.noContent
         }
         signedIn.post("mfa/webauthn/registrations") { _, context in
-            JSONBody.object(.ok, try await accounts.beginKeyRegistration(account: context.account))
+            try requireRecentProof(context)
+            return JSONBody.object(.ok, try await accounts.beginKeyRegistration(account: context.account))
         }
         signedIn.post("mfa/webauthn/registrations/finish") { request, context in
             let body = try await JSONBody.decode(KeyRegistration.self, from: request)
@@ -331,7 +348,7 @@ public struct UserAPI: Sendable {
             return Self.noContent
         }
         signedIn.post("mfa/recovery-codes") { _, context in
-            guard !accounts.needsReauthentication(context.session) else { throw PosternError.reauthenticationRequired }
+            try requireRecentProof(context)
             return JSONBody.object(.ok, ["codes": try await accounts.generateRecoveryCodes(account: context.account)])
         }
         signedIn.get("mfa/recovery-codes") { _, context in
@@ -342,6 +359,7 @@ public struct UserAPI: Sendable {
             return JSONBody.response(.ok, records.map(AppPasswordItem.init))
         }
         signedIn.post("app-passwords") { request, context in
+            try requireRecentProof(context)
             let body = try await JSONBody.decode(NewAppPassword.self, from: request)
             let expiresAt = try body.expiresAt.map(Self.parseDate)
             let issued = try await accounts.createAppPassword(account: context.account, name: body.name, protocols: body.protocols,
@@ -359,6 +377,14 @@ public struct UserAPI: Sendable {
             try await accounts.revokeAllAppPasswords(account: context.account)
             return Self.noContent
         }
+    }
+
+    /// Changes that add or remove a credential need the password (and second
+    /// factor) proved within the re-authentication window, as in the portal:
+    /// a stolen bearer token alone cannot mint an app password or enrol its
+    /// own factor. `POST /api/v1/sessions/current/reauthenticate` renews it.
+    func requireRecentProof(_ context: SignedInContext) throws {
+        guard !accounts.needsReauthentication(context.session) else { throw PosternError.reauthenticationRequired }
     }
 
     /// The portal listener's router: `/healthz` and the user API.

@@ -125,6 +125,11 @@ public struct Portal: Sendable {
             guard Username.canonical(username) != nil else {
                 return try views.page("forgot", status: .badRequest, context: context, data: ["error": PosternError.invalidUsername.message])
             }
+            do {
+                try await accounts.admitPasswordReset(username: username, clientIP: context.peerAddress)
+            } catch let error as PosternError where error.retryAfter != nil {
+                return Self.withRetryAfter(try views.page("forgot", status: .tooManyRequests, context: context, data: ["error": error.message]), error)
+            }
             // The same answer, at once, whether or not the account exists.
             let accounts = self.accounts
             Task { await accounts.requestPasswordReset(username: username) }
@@ -188,10 +193,14 @@ public struct Portal: Sendable {
                                                   password: context.field("password"), otp: context.form["otp"]?.first)
                 return PortalViews.redirect("/security?done=confirmed")
             } catch let error as PosternError {
-                return try views.page("reauth", status: .unauthorized, context: context, data: [
-                    "mfaOn": browser.account.mfaEnabled,
-                    "error": error == .invalidCode ? "That code is not valid. Enter the current code." : "That password is not right.",
-                ])
+                let message = switch error {
+                case .invalidCode: "That code is not valid. Enter the current code."
+                case .invalidCredentials: "That password is not right."
+                default: error.message
+                }
+                let page = try views.page("reauth", status: error.retryAfter == nil ? .unauthorized : .tooManyRequests,
+                                          context: context, data: ["mfaOn": browser.account.mfaEnabled, "error": message])
+                return Self.withRetryAfter(page, error)
             }
         }
         router.post("/security/password") { _, context in
@@ -459,11 +468,8 @@ public struct Portal: Sendable {
         } catch PosternError.invalidCredentials {
             return try signInPage(context, username: username, error: "The email address or password is not right. Check both and try again.",
                                   status: .unauthorized)
-        } catch let error as PosternError {
-            guard case .throttled(let seconds) = error else { throw error }
-            var page = try signInPage(context, username: username, error: error.message, status: .tooManyRequests)
-            page.headers[.retryAfter] = String(seconds)
-            return page
+        } catch let error as PosternError where error.retryAfter != nil {
+            return Self.withRetryAfter(try signInPage(context, username: username, error: error.message, status: .tooManyRequests), error)
         }
     }
 
@@ -494,6 +500,10 @@ public struct Portal: Sendable {
         } catch PosternError.invalidCredentials {
             return try signInPage(context, username: account.username, error: "Too many wrong codes. Sign in again.",
                                   status: .unauthorized, cookies: [cookies.clear(cookies.pending)])
+        } catch let error as PosternError where error.retryAfter != nil {
+            var page = try await verifyPage(context, account, error: error.message)
+            page.status = .tooManyRequests
+            return Self.withRetryAfter(page, error)
         }
     }
 
@@ -508,9 +518,18 @@ public struct Portal: Sendable {
             }
             return PortalViews.redirect("/security", cookies: signedInCookies(token))
         } catch let error as PosternError {
-            return try views.page("signup", status: error == .usernameTaken ? .conflict : .badRequest, context: context,
-                                  data: ["username": username, "error": error.message])
+            let status: HTTPResponse.Status = error == .usernameTaken ? .conflict : error.retryAfter != nil ? .tooManyRequests : .badRequest
+            return Self.withRetryAfter(try views.page("signup", status: status, context: context, data: ["username": username, "error": error.message]),
+                                       error)
         }
+    }
+
+    /// A refusal that ends by itself says when (`Retry-After`).
+    static func withRetryAfter(_ response: Response, _ error: PosternError) -> Response {
+        guard let seconds = error.retryAfter else { return response }
+        var response = response
+        response.headers[.retryAfter] = String(seconds)
+        return response
     }
 
     /// A new session cookie (the id changes at every sign-in step) and a new CSRF seed.
@@ -526,6 +545,9 @@ public struct Portal: Sendable {
         do {
             return try await change(browser)
         } catch let error as PosternError {
+            if error.retryAfter != nil {
+                return Self.withRetryAfter(try await securityPage(context, browser.account, error: error.message, status: .tooManyRequests), error)
+            }
             let status: HTTPResponse.Status = switch error {
             case .invalidCredentials: .unauthorized
             case .reauthenticationRequired: .forbidden

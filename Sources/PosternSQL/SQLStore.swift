@@ -587,13 +587,29 @@ public struct SQLStore: PosternStore {
 
     // MARK: - Password resets
 
-    public func savePasswordReset(_ reset: PasswordReset, audit: AuditEvent) async throws {
+    public func savePasswordReset(_ reset: PasswordReset, unlessOpenSince: Date, audit: AuditEvent) async throws -> Bool {
         try await executor.write { db in
+            let recent = try await db.raw("""
+                SELECT account_id FROM password_resets WHERE account_id = \(bind: reset.accountID) AND used_at IS NULL
+                AND expires_at > \(bind: reset.createdAt.millis) AND created_at > \(bind: unlessOpenSince.millis) LIMIT 1
+                """).first()
+            guard recent == nil else { return false }
+            // At most one live link: every earlier open request ends here.
+            try await db.raw("""
+                UPDATE password_resets SET used_at = \(bind: reset.createdAt.millis) WHERE account_id = \(bind: reset.accountID) AND used_at IS NULL
+                """).run()
             try await db.raw("""
                 INSERT INTO password_resets (token_digest, account_id, created_at, expires_at)
                 VALUES (\(bind: reset.tokenDigest), \(bind: reset.accountID), \(bind: reset.createdAt.millis), \(bind: reset.expiresAt.millis))
                 """).run()
             try await Self.insert([audit], db)
+            return true
+        }
+    }
+
+    public func endPasswordReset(tokenDigest: Data, at: Date) async throws {
+        try await executor.write { db in
+            try await db.raw("UPDATE password_resets SET used_at = \(bind: at.millis) WHERE token_digest = \(bind: tokenDigest) AND used_at IS NULL").run()
         }
     }
 
@@ -655,11 +671,26 @@ public struct SQLStore: PosternStore {
         }
     }
 
+    public func removeFailure(key: String, window: TimeInterval, now: Date) async throws {
+        try await executor.write { db in
+            try await db.raw("""
+                UPDATE throttle_counters SET count = count - 1
+                WHERE key = \(bind: key) AND count > 0 AND window_start > \(bind: now.addingTimeInterval(-window).millis)
+                """).run()
+        }
+    }
+
+    public func pruneThrottleCounters(before: Date) async throws -> Int {
+        try await executor.write { db in
+            try await db.raw("DELETE FROM throttle_counters WHERE window_start < \(bind: before.millis) RETURNING key").all().count
+        }
+    }
+
     public func succeeded(accountID: String, clientIP: String, since: Date) async throws -> Bool {
         try await executor.read { db in
             try await db.raw("""
-                SELECT id FROM audit_events WHERE account_id = \(bind: accountID) AND client_ip = \(bind: clientIP)
-                AND kind = 'protocol_login' AND result = 'allow' AND at > \(bind: since.millis) LIMIT 1
+                SELECT id FROM audit_events WHERE account_id = \(bind: accountID) AND client_ip = \(bind: clientIP) AND at > \(bind: since.millis)
+                AND result = 'allow' AND ((kind = 'protocol_login' AND credential = 'account_password') OR kind = 'sign_in') LIMIT 1
                 """).first() != nil
         }
     }

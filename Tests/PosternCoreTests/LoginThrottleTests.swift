@@ -2,60 +2,84 @@ import Foundation
 import Testing
 @testable import PosternCore
 
-@Suite("Login throttle (soft lockout with injected time)")
+@Suite("Login throttle (pacing with injected time)")
 struct LoginThrottleTests {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func fail(_ throttle: LoginThrottle, name: String? = nil, account: String? = nil, _ ip: String?, at seconds: Double) -> TimeInterval {
+        throttle.recordFailure(name: name, accountID: account, clientIP: ip, countsForName: name != nil, now: t0.addingTimeInterval(seconds))
+    }
 
     @Test("delays start after the free failures, double, and stop growing at the maximum")
     func growingDelays() {
         let throttle = LoginThrottle()
-        let delays = (0..<12).map { i in
-            throttle.recordFailure(accountID: nil, clientIP: "203.0.113.9", countsForAccount: false, now: t0.addingTimeInterval(Double(i)))
-        }
+        let delays = (0..<12).map { i in fail(throttle, "203.0.113.9", at: Double(i)) }
         #expect(delays == [0, 0, 0, 0, 0, 0.25, 0.5, 1, 2, 4, 8, 8])
-        let later = throttle.recordFailure(accountID: nil, clientIP: "203.0.113.9", countsForAccount: false, now: t0.addingTimeInterval(16 * 60))
-        #expect(later == 0, "the source window is 15 minutes")
+        #expect(fail(throttle, "203.0.113.9", at: 16 * 60) == 0, "the source window is 15 minutes")
     }
 
-    @Test("neighbours in a /24 share a wider allowance; IPv6 counts per /64 and /48")
+    @Test("a paced source gets one attempt per delay; admitting one takes the slot, so parallel attempts cannot all pass")
+    func pacing() {
+        let throttle = LoginThrottle()
+        for i in 0..<5 { _ = fail(throttle, "203.0.113.9", at: Double(i) * 0.01) }
+        #expect(throttle.admit(name: nil, accountID: nil, clientIP: "203.0.113.9", now: t0.addingTimeInterval(1)) == nil, "within the allowance")
+        #expect(fail(throttle, "203.0.113.9", at: 1) == 0.25)
+        let wait = throttle.admit(name: nil, accountID: nil, clientIP: "203.0.113.9", now: t0.addingTimeInterval(1.1))
+        #expect(wait.map { abs($0 - 0.15) < 0.001 } == true, "refused inside the delay, told how long is left")
+        #expect(throttle.admit(name: nil, accountID: nil, clientIP: "203.0.113.9", now: t0.addingTimeInterval(1.3)) == nil, "the next slot")
+        #expect(throttle.admit(name: nil, accountID: nil, clientIP: "203.0.113.9", now: t0.addingTimeInterval(1.3)) != nil,
+                "a parallel attempt finds the slot taken")
+        #expect(throttle.admit(name: nil, accountID: nil, clientIP: "203.0.113.10", now: t0.addingTimeInterval(1.3)) == nil, "another address is free")
+        throttle.recordSuccess(accountID: "alice", clientIP: "203.0.113.9", now: t0)
+        #expect(throttle.admit(name: nil, accountID: "alice", clientIP: "203.0.113.9", now: t0.addingTimeInterval(1.3)) == nil,
+                "a source known-good for the account is not paced for it")
+    }
+
+    @Test("neighbours in a /24 share a wider allowance; IPv6 counts per /64 and /48; IPv4-mapped is IPv4")
     func buckets() {
         let throttle = LoginThrottle()
         var last = 0.0
-        for host in 1...40 { last = throttle.recordFailure(accountID: nil, clientIP: "198.51.100.\(host)", countsForAccount: false, now: t0) }
+        for host in 1...40 { last = fail(throttle, "198.51.100.\(host)", at: 0) }
         #expect(last == 0, "40 failures across a /24: the allowance is 8 × 5")
-        #expect(throttle.recordFailure(accountID: nil, clientIP: "198.51.100.200", countsForAccount: false, now: t0) == 0.25)
+        #expect(fail(throttle, "198.51.100.200", at: 0) == 0.25)
         #expect(ClientAddress.buckets("2001:db8:1:2::5") == ["net64:2001:db8:1:2", "net48:2001:db8:1"])
         #expect(ClientAddress.buckets("192.0.2.7") == ["ip4:192.0.2.7", "net24:192.0.2"])
-        for i in 1...5 { _ = throttle.recordFailure(accountID: nil, clientIP: "2001:db8:1:2::\(i)", countsForAccount: false, now: t0) }
-        #expect(throttle.recordFailure(accountID: nil, clientIP: "2001:db8:1:2::ff", countsForAccount: false, now: t0) > 0, "one /64")
+        for i in 1...5 { _ = fail(throttle, "2001:db8:1:2::\(i)", at: 0) }
+        #expect(fail(throttle, "2001:db8:1:2::ff", at: 0) > 0, "one /64")
+        #expect(ClientAddress.canonical("::ffff:192.0.2.7") == "192.0.2.7")
+        #expect(ClientAddress.canonical("::FFFF:c000:0207") == "192.0.2.7")
+        #expect(ClientAddress.canonical("0:0:0:0:0:ffff:192.0.2.7") == "192.0.2.7")
+        #expect(ClientAddress.canonical("::ffff:0:c000:207") == "::ffff:0:c000:207", "IPv4-translated is not mapped")
+        #expect(ClientAddress.canonical("64:ff9b::192.0.2.7") == "64:ff9b::192.0.2.7")
+        let mapped = ["::ffff:198.18.0.1", "::ffff:198.18.1.1", "::ffff:203.0.113.1"].compactMap(ClientAddress.canonical).map { ClientAddress.buckets($0)[0] }
+        #expect(Set(mapped).count == 3, "mapped IPv4 sources are separate sources, not one /64")
     }
 
-    @Test("a sprayed account is capped at 100 failures an hour, except for sources that have succeeded")
-    func accountCap() {
+    @Test("a name is paced after 20 failures an hour, the same whether or not its account exists; known-good sources are left out")
+    func names() {
         let throttle = LoginThrottle()
-        throttle.recordSuccess(accountID: "alice", clientIP: "192.0.2.50", now: t0)
-        for i in 0..<100 {
-            _ = throttle.recordFailure(accountID: "alice", clientIP: "10.\(i / 250).\(i % 250).1", countsForAccount: true, now: t0.addingTimeInterval(Double(i)))
+        var existing: [TimeInterval] = [], missing: [TimeInterval] = []
+        for i in 0..<25 {
+            existing.append(fail(throttle, name: "n-alice", account: "alice", "10.1.\(i).1", at: Double(i)))
+            missing.append(fail(throttle, name: "n-nobody", "10.2.\(i).1", at: Double(i)))
         }
-        #expect(throttle.accountPasswordBlocked(accountID: "alice", clientIP: "203.0.113.1", now: t0.addingTimeInterval(200)))
-        #expect(!throttle.accountPasswordBlocked(accountID: "alice", clientIP: "192.0.2.50", now: t0.addingTimeInterval(200)), "her phone still works")
-        #expect(!throttle.accountPasswordBlocked(accountID: "bob", clientIP: "203.0.113.1", now: t0.addingTimeInterval(200)))
-        #expect(!throttle.accountPasswordBlocked(accountID: "alice", clientIP: "203.0.113.1", now: t0.addingTimeInterval(3700)), "the window ends")
-        #expect(throttle.recordFailure(accountID: "alice", clientIP: "192.0.2.50", countsForAccount: true, now: t0.addingTimeInterval(300)) == 0,
-                "others' guessing does not slow a known-good source")
-        #expect(throttle.accountPasswordBlocked(accountID: "alice", clientIP: "203.0.113.1", now: t0.addingTimeInterval(31 * 86_400 + 200)) == false)
+        #expect(existing == missing)
+        #expect(existing.suffix(5) == [0.25, 0.5, 1, 2, 4])
+        #expect(throttle.nameFailures("n-alice", now: t0.addingTimeInterval(30)) == 25)
+        throttle.recordSuccess(accountID: "alice", clientIP: "192.0.2.50", now: t0)
+        #expect(throttle.admit(name: "n-alice", accountID: "alice", clientIP: "192.0.2.50", now: t0.addingTimeInterval(25)) == nil, "her phone")
+        #expect(throttle.admit(name: "n-alice", accountID: "alice", clientIP: "198.51.100.1", now: t0.addingTimeInterval(25)) != nil)
+        #expect(fail(throttle, name: "n-alice", account: "alice", "192.0.2.50", at: 26) == 0, "others' guessing does not slow a known-good source")
+        #expect(throttle.nameFailures("n-alice", now: t0.addingTimeInterval(30)) == 25, "nor does a known-good source add to the name's count")
+        #expect(throttle.nameFailures("n-alice", now: t0.addingTimeInterval(3700)) == 0, "the window is an hour")
     }
 
-    @Test("a flood of new addresses cannot wipe an account's count")
-    func floodKeepsAccountCap() {
+    @Test("a flood of new addresses cannot wipe a name's count")
+    func floodKeepsNameCount() {
         let throttle = LoginThrottle(maximumKeys: 50)
-        for i in 0..<100 {
-            _ = throttle.recordFailure(accountID: "alice", clientIP: "10.0.\(i).1", countsForAccount: true, now: t0.addingTimeInterval(Double(i)))
-        }
-        for i in 0..<500 {  // far more buckets than the throttle keeps
-            _ = throttle.recordFailure(accountID: nil, clientIP: "172.16.\(i / 250).\(i % 250)", countsForAccount: false, now: t0.addingTimeInterval(200))
-        }
-        #expect(throttle.accountPasswordBlocked(accountID: "alice", clientIP: "203.0.113.1", now: t0.addingTimeInterval(300)))
+        for i in 0..<100 { _ = fail(throttle, name: "n-alice", "10.0.\(i).1", at: Double(i)) }
+        for i in 0..<500 { _ = fail(throttle, "172.16.\(i / 250).\(i % 250)", at: 200) }  // far more buckets than it keeps
+        #expect(throttle.nameFailures("n-alice", now: t0.addingTimeInterval(300)) == 100)
     }
 
     @Test("a stale client is noted once a day")
@@ -73,7 +97,7 @@ struct LoginThrottleTests {
         policy.globalFailuresPerMinute = 50
         let throttle = LoginThrottle(policy: policy)
         var last = 0.0
-        for i in 0..<51 { last = throttle.recordFailure(accountID: nil, clientIP: "10.\(i).0.1", countsForAccount: false, now: t0) }
+        for i in 0..<51 { last = fail(throttle, "10.\(i).0.1", at: 0) }
         #expect(last == policy.baseDelay)
     }
 }

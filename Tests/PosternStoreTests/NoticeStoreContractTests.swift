@@ -81,7 +81,8 @@ struct NoticeStoreContractTests {
             try await store.createAppPassword(app, limit: 10, audit: Fixture.audit(alice.id))
             let digest = Data(Secrets.randomBytes(32))
             let reset = PasswordReset(tokenDigest: digest, accountID: alice.id, createdAt: Fixture.t0, expiresAt: Fixture.t0.addingTimeInterval(1800))
-            try await store.savePasswordReset(reset, audit: Fixture.audit(alice.id, .passwordResetRequested))
+            #expect(try await store.savePasswordReset(reset, unlessOpenSince: Fixture.t0.addingTimeInterval(-600),
+                                                      audit: Fixture.audit(alice.id, .passwordResetRequested)))
             #expect(try await store.passwordReset(tokenDigest: digest, now: Fixture.t0)?.accountID == alice.id)
             #expect(try await store.passwordReset(tokenDigest: digest, now: Fixture.t0.addingTimeInterval(1801)) == nil, "expired")
             #expect(try await store.passwordReset(tokenDigest: Data(Secrets.randomBytes(32)), now: Fixture.t0) == nil)
@@ -172,6 +173,61 @@ struct ThrottleStoreContractTests {
             #expect(try await !store.succeeded(accountID: alice.id, clientIP: "192.0.2.6", since: Fixture.t0.addingTimeInterval(-1)))
             #expect(try await !store.succeeded(accountID: alice.id, clientIP: "192.0.2.5", since: Fixture.t0.addingTimeInterval(1)))
             #expect(try await !store.succeeded(accountID: "someone-else", clientIP: "192.0.2.5", since: Fixture.t0.addingTimeInterval(-1)))
+            // An app password's success earns nothing; a completed sign-in does.
+            let app = AuditEvent(accountID: alice.id, kind: .protocolLogin, result: "allow", loginProtocol: .smtp, credential: "app_password",
+                                 clientIP: "192.0.2.7", at: Fixture.t0)
+            let pending = AuditEvent(accountID: alice.id, kind: .signIn, result: "second_factor_required", clientIP: "192.0.2.8", at: Fixture.t0)
+            let signedIn = AuditEvent(accountID: alice.id, kind: .signIn, result: "allow", clientIP: "192.0.2.9", at: Fixture.t0)
+            try await store.recordLogins(lastUses: [], events: [app, pending, signedIn])
+            #expect(try await !store.succeeded(accountID: alice.id, clientIP: "192.0.2.7", since: Fixture.t0.addingTimeInterval(-1)))
+            #expect(try await !store.succeeded(accountID: alice.id, clientIP: "192.0.2.8", since: Fixture.t0.addingTimeInterval(-1)))
+            #expect(try await store.succeeded(accountID: alice.id, clientIP: "192.0.2.9", since: Fixture.t0.addingTimeInterval(-1)))
+        }
+    }
+
+    @Test("at most one live reset link; a recent open one blocks another; a link can be ended", arguments: StoreKind.allCases)
+    func oneLiveResetLink(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id))
+            func reset(at offset: TimeInterval) -> PasswordReset {
+                PasswordReset(tokenDigest: Data(Secrets.randomBytes(32)), accountID: alice.id, createdAt: Fixture.t0.addingTimeInterval(offset),
+                              expiresAt: Fixture.t0.addingTimeInterval(offset + 1800))
+            }
+            let first = reset(at: 0), second = reset(at: 60), third = reset(at: 700)
+            func save(_ r: PasswordReset) async throws -> Bool {
+                try await store.savePasswordReset(r, unlessOpenSince: r.createdAt.addingTimeInterval(-600), audit: Fixture.audit(alice.id, .passwordResetRequested))
+            }
+            #expect(try await save(first))
+            #expect(try await !save(second), "the first link was sent a minute ago and is still open")
+            #expect(try await store.passwordReset(tokenDigest: second.tokenDigest, now: Fixture.t0.addingTimeInterval(61)) == nil)
+            #expect(try await store.passwordReset(tokenDigest: first.tokenDigest, now: Fixture.t0.addingTimeInterval(61)) != nil)
+            #expect(try await save(third), "ten minutes later a new link replaces it")
+            #expect(try await store.passwordReset(tokenDigest: first.tokenDigest, now: Fixture.t0.addingTimeInterval(701)) == nil, "only one live link")
+            #expect(try await store.passwordReset(tokenDigest: third.tokenDigest, now: Fixture.t0.addingTimeInterval(701)) != nil)
+            try await store.endPasswordReset(tokenDigest: third.tokenDigest, at: Fixture.t0.addingTimeInterval(702))
+            #expect(try await store.passwordReset(tokenDigest: third.tokenDigest, now: Fixture.t0.addingTimeInterval(703)) == nil)
+            #expect(try await !store.completePasswordReset(tokenDigest: third.tokenDigest, accountID: alice.id, newPasswordHash: "x",
+                                                            revokeAppPasswords: false, now: Fixture.t0.addingTimeInterval(704),
+                                                            audit: Fixture.audit(alice.id, .passwordReset)), "an ended link completes nothing")
+        }
+    }
+
+    @Test("a counter gives back a reserved attempt, never below zero, and old counters are pruned", arguments: StoreKind.allCases)
+    func counterRefundAndPrune(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let t0 = Fixture.t0
+            #expect(try await store.addFailure(key: "2fa:a", window: 3600, now: t0) == 1)
+            #expect(try await store.addFailure(key: "2fa:a", window: 3600, now: t0) == 2)
+            try await store.removeFailure(key: "2fa:a", window: 3600, now: t0)
+            #expect(try await store.failures(key: "2fa:a", window: 3600, now: t0) == 1)
+            try await store.removeFailure(key: "2fa:a", window: 3600, now: t0)
+            try await store.removeFailure(key: "2fa:a", window: 3600, now: t0)
+            #expect(try await store.failures(key: "2fa:a", window: 3600, now: t0) == 0, "never below zero")
+            try await store.removeFailure(key: "2fa:none", window: 3600, now: t0)
+            #expect(try await store.addFailure(key: "2fa:b", window: 3600, now: t0.addingTimeInterval(7200)) == 1)
+            #expect(try await store.pruneThrottleCounters(before: t0.addingTimeInterval(3600)) == 1)
+            #expect(try await store.failures(key: "2fa:b", window: 3600, now: t0.addingTimeInterval(7201)) == 1, "a current counter stays")
         }
     }
 }

@@ -1,0 +1,163 @@
+import Crypto
+import Foundation
+
+/// The counters the guard shares through the store, named in one place.
+public enum GuardKey: Sendable, Hashable {
+    /// Account-password failures under a name (`CredentialGuard.name(for:)`).
+    case accountPassword(name: String)
+    /// Wrong second factors of an account, at every door.
+    case secondFactor(accountID: String)
+    /// Wrong second factors on one password-reset link.
+    case resetLink(tokenDigest: Data)
+    /// Password-reset requests naming an account, existing or not.
+    case resetRequests(name: String)
+    /// Password-reset requests from one source bucket.
+    case resetRequestsFrom(bucket: String)
+
+    public var storeKey: String {
+        switch self {
+        case .accountPassword(let name): "name:" + name
+        case .secondFactor(let accountID): "2fa:" + accountID
+        case .resetLink(let digest): "reset-link:" + digest.map { String(format: "%02x", $0) }.joined()
+        case .resetRequests(let name): "reset-name:" + name
+        case .resetRequestsFrom(let bucket): "reset-src:" + bucket
+        }
+    }
+}
+
+/// The doors a secret comes in by. Each asks the guard before it spends work
+/// on a secret and reports to it after; the door is named in the activity.
+public enum CredentialDoor: String, Sendable {
+    case protocolLogin = "protocol_login"
+    case signIn = "sign_in"
+    case secondStep = "second_step"
+    case reauthentication
+    case passwordChange = "password_change"
+    case totpOff = "totp_off"
+    case resetCompletion = "reset_completion"
+}
+
+/// One guard over every credential check. Protocol logins, portal and API
+/// sign-in, the second step, re-authentication, password change, turning the
+/// authenticator off and completing a reset all ask it before a hash runs or
+/// a code is compared, and report to it after.
+///
+/// It combines this instance's `LoginThrottle` (pacing per source and name,
+/// known-good sources) with counters in the store that hold in total across
+/// instances: account-password failures per name, wrong second factors per
+/// account, attempts per reset link, reset requests per name and source.
+/// Names are counted by a keyed hash of the canonical username, so a name
+/// that exists and one that doesn't are slowed, capped and answered alike.
+public struct CredentialGuard: Sendable {
+    public let throttle: LoginThrottle
+    let store: any ThrottleStore
+    let nameKey: SymmetricKey
+
+    public init(store: any ThrottleStore, keys: KeyRing, throttle: LoginThrottle = LoginThrottle()) {
+        self.store = store
+        self.throttle = throttle
+        nameKey = keys.throttleNameKey
+    }
+
+    public var policy: ThrottlePolicy { throttle.policy }
+
+    /// The name failures are counted under: a keyed hash of the canonical
+    /// username (or of the text as given, when it is no valid username).
+    public func name(for username: String) -> String {
+        let text = Username.canonical(username) ?? username.lowercased()
+        return Data(HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: nameKey)).prefix(16)
+            .map { String(format: "%02x", $0) }.joined()
+    }
+
+    // MARK: - Account passwords
+
+    /// Asked before an account password is checked. Nil: go ahead. Otherwise
+    /// the attempt is refused without the hash, for a name that exists or not
+    /// alike, and the value is when to try again: the source or name is being
+    /// paced, or the name is over its hourly cap (counted by every instance)
+    /// and this source never signed in to the account with its password.
+    public func admitAccountPassword(name: String, accountID: String?, clientIP: String?, now: Date) async throws -> TimeInterval? {
+        if let accountID, throttle.isKnownGood(accountID: accountID, clientIP: clientIP, now: now) { return nil }
+        var wait = throttle.admit(name: name, accountID: accountID, clientIP: clientIP, now: now)
+        if wait == nil {
+            let failures = max(throttle.nameFailures(name, now: now),
+                               try await store.failures(key: GuardKey.accountPassword(name: name).storeKey, window: 3600, now: now))
+            if failures >= policy.accountFailuresPerHour { wait = policy.maximumDelay }
+        }
+        guard let refused = wait else { return nil }
+        // Another instance may have seen this source sign in. A name with no
+        // account asks too (about an id no account has), so both take as long.
+        if let clientIP, try await store.succeeded(accountID: accountID ?? "\u{0}", clientIP: clientIP,
+                                                   since: now.addingTimeInterval(-policy.knownGoodFor)), let accountID {
+            throttle.recordSuccess(accountID: accountID, clientIP: clientIP, now: now)
+            return nil
+        }
+        return refused
+    }
+
+    /// Reports a wrong account password (or an unknown name): counts it for
+    /// the source and the name, here and in the store, and returns how long
+    /// the answer should wait.
+    public func accountPasswordFailed(name: String, accountID: String?, clientIP: String?, now: Date) async -> TimeInterval {
+        let known = accountID.map { throttle.isKnownGood(accountID: $0, clientIP: clientIP, now: now) } ?? false
+        let wait = throttle.recordFailure(name: name, accountID: accountID, clientIP: clientIP, countsForName: true, now: now)
+        if !known {
+            _ = try? await store.addFailure(key: GuardKey.accountPassword(name: name).storeKey, window: 3600, now: now)
+        }
+        return wait
+    }
+
+    /// Reports an account-password success (a protocol login with it, or a
+    /// portal or API sign-in): the source becomes known-good for the account.
+    /// An app password's success earns nothing here.
+    public func accountPasswordSucceeded(accountID: String, clientIP: String?, now: Date) {
+        throttle.recordSuccess(accountID: accountID, clientIP: clientIP, now: now)
+    }
+
+    // MARK: - Sources
+
+    /// Asked before work that only a source's pacing limits (sign-up's "name
+    /// taken"). Nil: go ahead; otherwise when to try again.
+    public func admitSource(clientIP: String?, now: Date) -> TimeInterval? {
+        throttle.admit(name: nil, accountID: nil, clientIP: clientIP, now: now)
+    }
+
+    /// Counts a failure against the source alone; returns the wait.
+    @discardableResult
+    public func sourceFailed(clientIP: String?, now: Date) -> TimeInterval {
+        throttle.recordFailure(name: nil, accountID: nil, clientIP: clientIP, countsForName: false, now: now)
+    }
+
+    // MARK: - Second factors
+
+    /// Counts a second-factor attempt before it is checked, so parallel
+    /// guesses cannot slip past the limit, and returns the account's count
+    /// in the current hour including this one. A right proof gives it back.
+    public func reserveSecondFactor(accountID: String, now: Date) async throws -> Int {
+        try await store.addFailure(key: GuardKey.secondFactor(accountID: accountID).storeKey, window: 3600, now: now)
+    }
+
+    public func secondFactorSucceeded(accountID: String, now: Date) async {
+        try? await store.removeFailure(key: GuardKey.secondFactor(accountID: accountID).storeKey, window: 3600, now: now)
+    }
+
+    /// Counts an attempt on a reset link, before it is checked; returns the
+    /// link's count including this one.
+    public func reserveResetAttempt(tokenDigest: Data, lifetime: TimeInterval, now: Date) async throws -> Int {
+        try await store.addFailure(key: GuardKey.resetLink(tokenDigest: tokenDigest).storeKey, window: lifetime, now: now)
+    }
+
+    // MARK: - Reset requests
+
+    /// Counts a password-reset request per name and per source; nil while
+    /// both are within their hourly bounds, otherwise when to try again. The
+    /// same for names that exist and names that don't.
+    public func admitResetRequest(name: String, clientIP: String?, now: Date) async throws -> TimeInterval? {
+        var over = try await store.addFailure(key: GuardKey.resetRequests(name: name).storeKey, window: 3600, now: now) > policy.resetRequestsPerName
+        if let bucket = clientIP.flatMap({ ClientAddress.buckets($0).first }) {
+            let fromSource = try await store.addFailure(key: GuardKey.resetRequestsFrom(bucket: bucket).storeKey, window: 3600, now: now)
+            over = over || fromSource > policy.resetRequestsPerSource
+        }
+        return over ? 3600 : nil
+    }
+}
