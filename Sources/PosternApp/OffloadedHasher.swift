@@ -10,8 +10,10 @@ public final class OffloadedHasher: PasswordHasher {
     private let hasher: ScryptHasher
     private let pool: NIOThreadPool
     private let inFlight: Meter?
+    private let started: Counter?
 
-    public init(parameters: ScryptHasher.Parameters, threads: Int, inFlight: Meter?) {
+    public init(parameters: ScryptHasher.Parameters, threads: Int, inFlight: Meter?, started: Counter? = nil) {
+        self.started = started
         hasher = ScryptHasher(parameters: parameters)
         pool = NIOThreadPool(numberOfThreads: max(1, threads))
         pool.start()
@@ -34,6 +36,7 @@ public final class OffloadedHasher: PasswordHasher {
 
     private func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         inFlight?.increment()
+        started?.increment()
         defer { inFlight?.decrement() }
         return try await pool.runIfActive(work)
     }

@@ -81,7 +81,7 @@ public final class PosternEnvironment: Sendable {
         }
         let store = SQLStore(executor: executor)
         let metrics = PosternMetrics()
-        let hasher = OffloadedHasher(parameters: config.scrypt, threads: config.hashConcurrency, inFlight: metrics.hashesInFlight)
+        let hasher = OffloadedHasher(parameters: config.scrypt, threads: config.hashConcurrency, inFlight: metrics.hashesInFlight, started: metrics.hashes)
         let recorder = LoginRecorder()
         // One guard for every door, so limits hold across them.
         let credentialGuard = CredentialGuard(store: store, keys: keys, throttle: LoginThrottle(policy: config.throttle))

@@ -13,6 +13,8 @@ public final class PosternMetrics: Sendable {
     private let loginCounters: [String: Metrics.Counter]
     /// Password hashes started and not yet finished, queued ones included.
     public let hashesInFlight: Meter
+    /// Password hashes run (real and dummy): what guessing costs the server.
+    public let hashes: Metrics.Counter
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -25,6 +27,7 @@ public final class PosternMetrics: Sendable {
         self.factory = factory
         verifyLatency = Metrics.Timer(label: "postern_verify_duration_seconds", factory: factory)
         hashesInFlight = Meter(label: "postern_password_hashes_in_flight", factory: factory)
+        hashes = Metrics.Counter(label: "postern_password_hashes_total", factory: factory)
         var counters: [String: Metrics.Counter] = [:]
         for loginProtocol in LoginProtocol.allCases {
             for credential in ["app_password", "account_password", "unknown"] {

@@ -114,6 +114,7 @@ struct AdapterTests {
                 for i in 0..<12 {
                     let reply = try await nginx(auth, user: "alice@example.org", pass: "guess number \(i)", ip: "203.0.113.5")
                     waits.append(Int(header(reply, "Auth-Wait") ?? "0") ?? 0)
+                    h.clock.advance(Double(waits.last!))  // nginx waits as told before the next try
                 }
                 #expect(waits.prefix(5).allSatisfy { $0 == 1 })
                 #expect(waits.last! >= 4, "waits: \(waits)")

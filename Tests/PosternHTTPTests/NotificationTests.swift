@@ -228,7 +228,11 @@ struct NotificationTests {
                 let pending = try await h.environment.store.pendingOutbox(limit: 10)
                 #expect(pending.isEmpty)
 
-                _ = try await portal.call(.post, "/api/v1/app-passwords", json: ["name": "Tablet"], token: token)
+                // An hour on, adding a credential needs the password again.
+                #expect(try await portal.call(.post, "/api/v1/app-passwords", json: ["name": "Tablet"], token: token).status == .forbidden)
+                #expect(try await portal.call(.post, "/api/v1/sessions/current/reauthenticate", json: ["password": "violet staple orbit"],
+                                              token: token).status == .noContent)
+                #expect(try await portal.call(.post, "/api/v1/app-passwords", json: ["name": "Tablet"], token: token).status == .created)
                 let refusing = FlakyTransport(failures: 100, permanent: true)
                 let strict = OutboxDeliveryService(store: h.environment.store, composer: h.environment.notices, transport: refusing,
                                                    from: "postern@example.org", domain: "example.org", retryBase: 30, maximumAttempts: 5,

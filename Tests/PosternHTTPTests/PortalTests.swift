@@ -11,6 +11,8 @@ final class Browser: @unchecked Sendable {
     let client: Client
     var cookies: [String: String] = [:]
     var origin: String
+    /// Sent with every request (an `X-Forwarded-For` from a trusted proxy).
+    var headers: HTTPFields = [:]
 
     init(_ client: Client, origin: String = "http://localhost:8080") {
         self.client = client
@@ -18,7 +20,7 @@ final class Browser: @unchecked Sendable {
     }
 
     private var cookieHeader: HTTPFields {
-        var fields: HTTPFields = [:]
+        var fields = headers
         if !cookies.isEmpty { fields[.cookie] = cookies.map { "\($0.key)=\($0.value)" }.joined(separator: "; ") }
         return fields
     }
