@@ -243,7 +243,7 @@ extension AccountService {
     /// instance together, authenticator codes are refused — right ones too —
     /// with `secondFactorLocked`; security keys and recovery codes still work,
     /// and their failures count as well. A wrong proof is recorded in the
-    /// activity and counted against the source; from the
+    /// activity; from the
     /// `secondFactorNotifyAfter`th in an hour the owner is told, once an hour.
     /// Returns false for a wrong proof.
     func proveSecondFactor(_ proof: SecondFactorProof, account: Account, door: CredentialDoor, clientIP: String?) async throws -> Bool {
@@ -268,7 +268,6 @@ extension AccountService {
             await credentialGuard.secondFactorSucceeded(accountID: account.id, now: now)
             return true
         }
-        credentialGuard.sourceFailed(clientIP: clientIP, now: now)
         var notices: [Notice] = []
         if attempts >= limits.secondFactorNotifyAfter, let composer = self.notices {
             let recent = (try? await store.auditEvents(accountID: account.id, before: nil, kinds: [.signIn], limit: 100)) ?? []

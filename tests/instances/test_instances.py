@@ -267,3 +267,22 @@ def test_the_account_password_cap_holds_in_total_across_instances(pair):
     wait_until(lambda: any(e["summary"].startswith("refused: too many wrong passwords")
                            for e in a.api("GET", "/activity?category=protocol_login&limit=20", token).json()["events"]),
                10, "the refusal to be recorded as throttled")
+
+
+def test_the_second_factor_limit_holds_in_total_across_instances(pair):
+    a, b = pair
+    token, secret = account(a, "twofactor@example.org", mfa=True)
+    codes = a.api("POST", "/mfa/recovery-codes", token).json()["codes"]
+    valid = {totp(secret, offset=o) for o in (-1, 0, 1, 2)}
+    wrong = next(f"{n:06d}" for n in range(1000) if f"{n:06d}" not in valid)
+    # Ten wrong codes, alternating instances: neither saw ten itself.
+    for i in range(10):
+        reply = (a if i % 2 else b).api("POST", "/sessions", json={"username": "twofactor@example.org", "password": PASSWORD, "otp": wrong})
+        assert reply.status_code == 401 and reply.json()["error"] == "otp_required", reply.text
+    # The right code is now refused on both…
+    for instance in (a, b):
+        reply = instance.api("POST", "/sessions", json={"username": "twofactor@example.org", "password": PASSWORD, "otp": totp(secret, offset=1)})
+        assert reply.status_code == 429 and reply.json()["error"] == "second_factor_locked", reply.text
+    # …while a recovery code still signs in.
+    reply = b.api("POST", "/sessions", json={"username": "twofactor@example.org", "password": PASSWORD, "recovery_code": codes[0]})
+    assert reply.status_code == 201, reply.text
