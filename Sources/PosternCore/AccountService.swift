@@ -216,10 +216,9 @@ public struct AccountService: Sendable {
             _ = try await hasher.verify(String(password.prefix(limit)), against: hasher.dummyHash)
             matched = false
         }
-        if matched, let account, !account.disabled {
-            credentialGuard.accountPasswordSucceeded(accountID: account.id, clientIP: clientIP, now: now)
-            return true
-        }
+        // Known-good standing comes with a completed sign-in (`openSession`),
+        // not with the password alone while a second factor is still owed.
+        if matched, let account, !account.disabled { return true }
         let wait = await credentialGuard.accountPasswordFailed(name: name, accountID: account?.id, clientIP: clientIP, now: now)
         if let account {
             await recordSignInDenial(account, reason: door == .signIn ? "invalid_credentials" : "invalid_password:\(door.rawValue)", clientIP: clientIP)
@@ -245,6 +244,7 @@ public struct AccountService: Sendable {
         let event = AuditEvent(accountID: account.id, kind: .signIn, result: stage == .full ? "allow" : "second_factor_required",
                                reason: "\(kind.rawValue):\(reason)", clientIP: clientIP, at: now)
         try await store.createSession(session, audit: event)
+        if stage == .full { credentialGuard.accountPasswordSucceeded(accountID: account.id, clientIP: clientIP, now: now) }
         return (token, session)
     }
 

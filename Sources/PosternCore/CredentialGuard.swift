@@ -87,7 +87,7 @@ public struct CredentialGuard: Sendable {
         guard let refused = wait else { return nil }
         // Another instance may have seen this source sign in. A name with no
         // account asks too (about an id no account has), so both take as long.
-        if let clientIP, try await store.succeeded(accountID: accountID ?? "\u{0}", clientIP: clientIP,
+        if let clientIP, try await store.succeeded(accountID: accountID ?? "-", clientIP: clientIP,
                                                    since: now.addingTimeInterval(-policy.knownGoodFor)), let accountID {
             throttle.recordSuccess(accountID: accountID, clientIP: clientIP, now: now)
             return nil

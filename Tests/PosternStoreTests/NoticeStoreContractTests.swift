@@ -213,6 +213,31 @@ struct ThrottleStoreContractTests {
         }
     }
 
+    @Test("concurrent reset requests for one account: exactly one link is saved", arguments: StoreKind.allCases)
+    func concurrentResetRequests(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id))
+            let digests = (0..<8).map { _ in Data(Secrets.randomBytes(32)) }
+            let saved = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for digest in digests {
+                    group.addTask {
+                        let reset = PasswordReset(tokenDigest: digest, accountID: alice.id, createdAt: Fixture.t0, expiresAt: Fixture.t0.addingTimeInterval(1800))
+                        return try await store.savePasswordReset(reset, unlessOpenSince: Fixture.t0.addingTimeInterval(-600),
+                                                                 audit: Fixture.audit(alice.id, .passwordResetRequested))
+                    }
+                }
+                var count = 0
+                for try await won in group where won { count += 1 }
+                return count
+            }
+            #expect(saved == 1)
+            var live = 0
+            for digest in digests where try await store.passwordReset(tokenDigest: digest, now: Fixture.t0) != nil { live += 1 }
+            #expect(live == 1)
+        }
+    }
+
     @Test("a counter gives back a reserved attempt, never below zero, and old counters are pruned", arguments: StoreKind.allCases)
     func counterRefundAndPrune(kind: StoreKind) async throws {
         try await TestStore.with(kind) { store in
