@@ -91,7 +91,7 @@ final class DovecotAuthHandler: ChannelInboundHandler {
                     let verdict = await verifier.verify(login)
                     eventLoop.execute {
                         let handler = bound.value
-                        handler.perform(handler.machine.finish(id: login.id, with: verdict), channel: channel, eventLoop: eventLoop)
+                        handler.perform(handler.machine.finish(login, with: verdict), channel: channel, eventLoop: eventLoop)
                     }
                 }
             }

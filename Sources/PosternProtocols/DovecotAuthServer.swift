@@ -11,9 +11,15 @@ import Foundation
 ///
 /// One value per connection. Bytes go in with `receive(_:)`; the returned
 /// actions say what to write, which logins to verify, and when to hang up.
-/// A verification's answer comes back through `finish(id:with:)`. Requests
-/// may be pipelined: several can be in flight on one connection, and each
-/// answer carries its request id.
+/// A verification's answer comes back through `finish(_:with:)`, given the
+/// `Login` that `.verify` handed out. Requests may be pipelined: several can
+/// be in flight on one connection, and each answer carries its request id.
+///
+/// A client may CANCEL a request and then reuse its id while the cancelled
+/// verification is still running. Each verification therefore carries a
+/// ticket, unique on the connection, and `finish` answers only the request
+/// that ticket was issued for: a cancelled request's verdict is never sent
+/// under a reused id.
 ///
 /// Framing is TAB-separated fields in LF-terminated lines, values escaped
 /// with `\u{1}` (see `DovecotTabEscaping`). A line longer than
@@ -31,6 +37,10 @@ public struct DovecotAuthServer: Sendable {
     /// A username and password to verify.
     public struct Login: Sendable, Equatable {
         public var id: UInt32
+        /// Which verification this is: numbered from 1 on each connection,
+        /// never reused, so a late answer cannot be taken for a newer
+        /// request with the same id.
+        public var ticket: UInt64
         public var username: String
         public var password: String
         /// Dovecot's `service=`: `smtp`, `imap`, `pop3`, `xmpp`…
@@ -65,8 +75,8 @@ public struct DovecotAuthServer: Sendable {
         case loginPassword(username: String, service: String, params: Params)
         /// PLAIN without an initial response: waiting for it.
         case plainResponse(service: String, params: Params)
-        /// Handed to `verify`; waiting for `finish`.
-        case verifying
+        /// Handed to `verify` with this ticket; waiting for `finish`.
+        case verifying(ticket: UInt64)
     }
 
     struct Params: Sendable, Equatable {
@@ -79,6 +89,7 @@ public struct DovecotAuthServer: Sendable {
     private var versionSeen = false
     private var closed = false
     private var pending: [UInt32: Step] = [:]
+    private var lastTicket: UInt64 = 0
 
     public init() {}
 
@@ -121,10 +132,12 @@ public struct DovecotAuthServer: Sendable {
         return actions
     }
 
-    /// The answer for a login handed out by `.verify`. Unknown or cancelled
-    /// ids are ignored (the client no longer waits for them).
-    public mutating func finish(id: UInt32, with verdict: Verdict) -> [Action] {
-        guard !closed, pending[id] == .verifying else { return [] }
+    /// The answer for a login handed out by `.verify`. A login whose request
+    /// was cancelled, or whose id now belongs to a newer request, is ignored:
+    /// the client no longer waits for it.
+    public mutating func finish(_ login: Login, with verdict: Verdict) -> [Action] {
+        let id = login.id
+        guard !closed, pending[id] == .verifying(ticket: login.ticket) else { return [] }
         pending[id] = nil
         switch verdict {
         case .allow(let user):
@@ -246,8 +259,9 @@ public struct DovecotAuthServer: Sendable {
     }
 
     private mutating func verify(id: UInt32, username: String, password: String, service: String, params: Params) -> [Action] {
-        pending[id] = .verifying
-        return [.verify(Login(id: id, username: username, password: password, service: service,
+        lastTicket += 1
+        pending[id] = .verifying(ticket: lastTicket)
+        return [.verify(Login(id: id, ticket: lastTicket, username: username, password: password, service: service,
                               remoteIP: params.remoteIP, localIP: params.localIP, secured: params.secured))]
     }
 
