@@ -96,20 +96,7 @@ public struct NoticeComposer: Sendable {
         return Notice(id: id, recipient: recipient, sealed: sealed, onceKey: onceKey)
     }
 
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
+    static func escape(_ text: String) -> String { HTMLEscaping.escape(text) }
 
     static func when(_ date: Date) -> String {
         let formatter = DateFormatter()
