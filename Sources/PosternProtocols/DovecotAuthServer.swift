@@ -30,7 +30,8 @@ import Foundation
 /// authorization identity other than the user) gets `FAIL` with its id.
 public struct DovecotAuthServer: Sendable {
     public static let maximumLineBytes = 16_384
-    /// Requests in flight on one connection; more closes it.
+    /// Requests in flight on one connection; more closes it. A cancelled
+    /// request whose verification is still running counts until `finish`.
     public static let maximumPendingRequests = 128
     public static let mechanisms = ["PLAIN", "LOGIN"]
 
@@ -90,6 +91,11 @@ public struct DovecotAuthServer: Sendable {
     private var closed = false
     private var pending: [UInt32: Step] = [:]
     private var lastTicket: UInt64 = 0
+    /// Tickets of verifications still running for cancelled requests: their
+    /// answers are dropped, but the work is real, so they keep counting
+    /// toward `maximumPendingRequests` (else AUTH and CANCEL in a loop would
+    /// start verifications without bound).
+    private var abandoned: Set<UInt64> = []
 
     public init() {}
 
@@ -108,6 +114,9 @@ public struct DovecotAuthServer: Sendable {
 
     /// How many requests wait for an answer.
     public var pendingCount: Int { pending.count }
+
+    /// How many cancelled requests' verifications have not finished yet.
+    public var abandonedCount: Int { abandoned.count }
 
     // MARK: - Input
 
@@ -137,6 +146,7 @@ public struct DovecotAuthServer: Sendable {
     /// the client no longer waits for it.
     public mutating func finish(_ login: Login, with verdict: Verdict) -> [Action] {
         let id = login.id
+        if abandoned.remove(login.ticket) != nil { return [] }
         guard !closed, pending[id] == .verifying(ticket: login.ticket) else { return [] }
         pending[id] = nil
         switch verdict {
@@ -179,6 +189,7 @@ public struct DovecotAuthServer: Sendable {
             return cont(fields)
         case "CANCEL":
             guard fields.count >= 2, let id = UInt32(fields[1]) else { return [closeConnection("malformed CANCEL")] }
+            if case .verifying(let ticket) = pending[id] { abandoned.insert(ticket) }
             pending[id] = nil
             return []
         case "VERSION":
@@ -191,7 +202,7 @@ public struct DovecotAuthServer: Sendable {
     private mutating func auth(_ fields: [String]) -> [Action] {
         guard fields.count >= 3, let id = UInt32(fields[1]) else { return [closeConnection("malformed AUTH")] }
         guard pending[id] == nil else { return [closeConnection("request id \(id) reused while in use")] }
-        guard pending.count < Self.maximumPendingRequests else { return [closeConnection("too many requests in flight")] }
+        guard pending.count + abandoned.count < Self.maximumPendingRequests else { return [closeConnection("too many requests in flight")] }
         let mechanism = fields[2].uppercased()
         var service: String?
         var params = Params()
@@ -270,6 +281,7 @@ public struct DovecotAuthServer: Sendable {
     private mutating func closeConnection(_ reason: String) -> Action {
         closed = true
         pending.removeAll()
+        abandoned.removeAll()
         buffer.removeAll()
         return .close(reason: reason)
     }

@@ -155,6 +155,30 @@ struct DovecotAuthServerTests {
         #expect(s.server.pendingCount == 0)
     }
 
+    @Test("a cancelled request's verification counts toward the in-flight limit until it finishes")
+    func cancelledStillCounts() {
+        var s = Session()
+        s.client("VERSION\t1\t2\n")
+        let limit = DovecotAuthServer.maximumPendingRequests
+        for round in 0..<limit {
+            s.client("AUTH\t7\tPLAIN\tservice=imap\tresp=\(b64("\u{0}a@x.org\u{0}p\(round)"))\nCANCEL\t7\n")
+        }
+        #expect(s.closedBecause == nil)
+        #expect(s.server.pendingCount == 0 && s.server.abandonedCount == limit)
+        // One more while all of them still run is one too many.
+        var t = s
+        t.client("AUTH\t8\tPLAIN\tservice=imap\tresp=\(b64("\u{0}a@x.org\u{0}p"))\n")
+        #expect(t.closedBecause == "too many requests in flight")
+        // Once one has finished (its answer dropped), there is room again.
+        s.answer(s.verifications[0], .allow(user: "a@x.org"))
+        #expect(s.sent.isEmpty)
+        #expect(s.server.abandonedCount == limit - 1)
+        s.client("AUTH\t8\tPLAIN\tservice=imap\tresp=\(b64("\u{0}a@x.org\u{0}p"))\n")
+        #expect(s.closedBecause == nil)
+        s.answer(8, .deny(reason: "Authentication failed."))
+        #expect(s.sent == ["FAIL\t8\treason=Authentication failed.\n"])
+    }
+
     @Test("tickets are unique on a connection, across ids and mechanisms")
     func ticketsAreUnique() {
         var s = Session()
