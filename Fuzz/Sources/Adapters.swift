@@ -18,7 +18,7 @@ func fuzzAdapters(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
             if case .verify(let login) = action {
                 precondition(!login.username.isEmpty && !login.service.isEmpty, "verify without a user or service")
                 // (A CANCEL later in the same chunk may already have dropped it; then finish sends nothing.)
-                for answer in server.finish(id: login.id, with: first & 2 == 0 ? .allow(user: login.username) : .deny(reason: "no")) {
+                for answer in server.finish(login, with: first & 2 == 0 ? .allow(user: login.username) : .deny(reason: "no")) {
                     if case .send(let line) = answer { precondition(line.hasSuffix("\n") && line.dropLast().firstIndex(of: "\n") == nil, "one line per answer") }
                 }
             }

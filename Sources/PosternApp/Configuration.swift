@@ -38,6 +38,7 @@ import TOMLKit
 /// | `throttle.max_delay` | `8` | seconds, the longest delay before a refusal |
 /// | `throttle.account_failures_per_hour` | `100` | account-password failures per account per hour before unknown sources are refused |
 /// | `sasl_listen` | none | Dovecot-protocol SASL auth sockets, comma-separated: `unix:PATH`, `inet:HOST:PORT` |
+/// | `sasl_allow` | `127.0.0.0/8, ::1/128` | networks (CIDR, comma-separated) whose peers may connect to an `inet:` SASL socket; others are closed before the handshake. Unix sockets are guarded by file permissions instead |
 /// | `sasl_default_domain` | none | domain added to SASL, nginx and extauth usernames given without `@domain` |
 /// | `nginx.imap`, `nginx.pop3`, `nginx.smtp` | none | backend `IP:PORT` nginx's mail proxy sends an allowed client to |
 /// | `nginx.backend_password_file` | none | file with the password nginx hands the backend as `Auth-Pass` (with the canonical user), instead of the app password |
@@ -79,6 +80,8 @@ public struct PosternConfig: Sendable, Equatable {
     public var clientSMTP = HostAndPort(host: "", port: 587)
     public var clientXMPP = HostAndPort(host: "", port: 5222)
     public var saslListen: [SASLAddress] = []
+    /// Peers that may connect to an `inet:` SASL socket: loopback by default.
+    public var saslAllow: [IPNetwork] = PosternConfig.defaultSASLAllow
     public var saslDefaultDomain: String?
     public var nginxIMAP: HostAndPort?
     public var nginxPOP3: HostAndPort?
@@ -99,6 +102,8 @@ public struct PosternConfig: Sendable, Equatable {
 
     public init() {}
 
+    public static let defaultSASLAllow = [IPNetwork("127.0.0.0/8")!, IPNetwork("::1/128")!]
+
     /// The sender of notifications.
     public var effectiveMailFrom: String { mailFrom ?? "postern@\(publicHost)" }
 
@@ -111,7 +116,7 @@ public struct PosternConfig: Sendable, Equatable {
         "session_lifetime", "log_level", "portal.idle_timeout", "portal.reauth_window", "portal.templates_dir",
         "client.imap", "client.pop3", "client.smtp", "client.xmpp",
         "throttle.free_failures", "throttle.max_delay", "throttle.account_failures_per_hour",
-        "sasl_listen", "sasl_default_domain", "nginx.imap", "nginx.pop3", "nginx.smtp", "nginx.backend_password_file",
+        "sasl_listen", "sasl_allow", "sasl_default_domain", "nginx.imap", "nginx.pop3", "nginx.smtp", "nginx.backend_password_file",
         "database.url", "database.password_file", "database.max_connections",
         "trusted_proxies", "mail.smtp_url", "mail.from", "mail.ca_file", "mail.retry_base", "reset.token_lifetime", "reset.revoke_app_passwords",
         "password_change.revoke_app_passwords", "activity.retention_days",
@@ -220,6 +225,15 @@ public struct PosternConfig: Sendable, Equatable {
                     throw ConfigError.invalid("sasl_listen", "unix:PATH or inet:HOST:PORT, comma-separated", trimmed)
                 }
                 return address
+            }
+        }
+        if let text = values["sasl_allow"] {
+            let expected = "IPv4 or IPv6 networks in CIDR form with no host bits set, comma-separated (such as 127.0.0.0/8, ::1/128)"
+            let items = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !items.isEmpty else { throw ConfigError.invalid("sasl_allow", expected, text) }
+            saslAllow = try items.map { item in
+                guard let network = IPNetwork(item) else { throw ConfigError.invalid("sasl_allow", expected, item) }
+                return network
             }
         }
         if let text = values["sasl_default_domain"], !text.isEmpty {

@@ -105,7 +105,7 @@ public enum PosternServer {
             let verifier = SASLVerifier(authenticator: environment.authenticator, metrics: environment.metrics,
                                         defaultDomain: config.saslDefaultDomain,
                                         denialMessage: config.effectiveDenialMessage, logger: logger)
-            services.append(SASLAuthSocketService(addresses: config.saslListen, verifier: verifier, logger: logger,
+            services.append(SASLAuthSocketService(addresses: config.saslListen, allowedPeers: config.saslAllow, verifier: verifier, logger: logger,
                                                   onListening: onListening))
         }
         // Shut down in reverse: listeners first, then the final flush.

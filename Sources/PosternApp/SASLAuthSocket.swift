@@ -41,6 +41,11 @@ struct SASLVerifier: Sendable {
 
 /// One connection: the protocol state machine, fed from the socket, with
 /// verifications run as tasks whose answers hop back onto the event loop.
+///
+/// With `allowedPeers` (an `inet:` socket), a peer outside those networks is
+/// closed as soon as it connects, before the handshake: it is sent nothing,
+/// and nothing it sends is read. Without it (a unix socket, guarded by file
+/// permissions) every peer is served.
 final class DovecotAuthHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -48,15 +53,27 @@ final class DovecotAuthHandler: ChannelInboundHandler {
     private var machine = DovecotAuthServer()
     private let verifier: SASLVerifier
     private let connectionID: UInt32
+    private let allowedPeers: [IPNetwork]?
     private let logger: Logger
+    private var refused = false
 
-    init(verifier: SASLVerifier, connectionID: UInt32, logger: Logger) {
+    init(verifier: SASLVerifier, connectionID: UInt32, allowedPeers: [IPNetwork]?, logger: Logger) {
         self.verifier = verifier
         self.connectionID = connectionID
+        self.allowedPeers = allowedPeers
         self.logger = logger
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        if let allowedPeers {
+            let peer = context.channel.remoteAddress?.ipAddress
+            guard let peer, allowedPeers.containsAddress(peer) else {
+                refused = true
+                logger.warning("SASL connection from a peer outside sasl_allow; closed", metadata: ["peer": "\(peer ?? "unknown")"])
+                context.close(promise: nil)
+                return
+            }
+        }
         var cookie = SystemRandomNumberGenerator()
         let hex = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &cookie)) }.joined()
         let greeting = DovecotAuthServer.handshake(processID: getpid(), connectionID: connectionID, cookie: hex)
@@ -65,6 +82,7 @@ final class DovecotAuthHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refused else { return }
         var buffer = unwrapInboundIn(data)
         let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
         perform(machine.receive(bytes), channel: context.channel, eventLoop: context.eventLoop)
@@ -91,7 +109,7 @@ final class DovecotAuthHandler: ChannelInboundHandler {
                     let verdict = await verifier.verify(login)
                     eventLoop.execute {
                         let handler = bound.value
-                        handler.perform(handler.machine.finish(id: login.id, with: verdict), channel: channel, eventLoop: eventLoop)
+                        handler.perform(handler.machine.finish(login, with: verdict), channel: channel, eventLoop: eventLoop)
                     }
                 }
             }
@@ -104,6 +122,8 @@ final class DovecotAuthHandler: ChannelInboundHandler {
 /// Postfix, Prosody and Exim can authenticate against Postern directly.
 struct SASLAuthSocketService: Service {
     let addresses: [SASLAddress]
+    /// Peers an `inet:` socket serves (`sasl_allow`); unix sockets serve all.
+    let allowedPeers: [IPNetwork]
     let verifier: SASLVerifier
     let logger: Logger
     let onListening: @Sendable (PosternServer.Listening) async -> Void
@@ -113,13 +133,17 @@ struct SASLAuthSocketService: Service {
         var channels: [any Channel] = []
         do {
             for address in addresses {
+                let allowed: [IPNetwork]? = switch address {
+                case .unix: nil
+                case .inet: allowedPeers
+                }
                 let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                     .serverChannelOption(.backlog, value: 256)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .childChannelInitializer { [verifier, logger] channel in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(
-                                DovecotAuthHandler(verifier: verifier, connectionID: counter.next(), logger: logger))
+                                DovecotAuthHandler(verifier: verifier, connectionID: counter.next(), allowedPeers: allowed, logger: logger))
                         }
                     }
                 let channel: any Channel
@@ -133,7 +157,9 @@ struct SASLAuthSocketService: Service {
                 }
                 channels.append(channel)
                 let port = channel.localAddress?.port ?? 0
-                logger.notice("SASL auth socket listening", metadata: ["address": "\(address)", "port": "\(port)"])
+                var metadata: Logger.Metadata = ["address": "\(address)", "port": "\(port)"]
+                if let allowed { metadata["allow"] = "\(allowed.map(\.description).joined(separator: ", "))" }
+                logger.notice("SASL auth socket listening", metadata: metadata)
                 await onListening(PosternServer.Listening(name: "sasl", port: port))
             }
         } catch {

@@ -123,6 +123,10 @@ extension Postern {
                                    valueName: "unix:path|inet:host:port"))
         var saslListen: [String] = []
 
+        @Option(help: ArgumentHelp("Network (CIDR) whose peers may connect to an inet: SASL socket. Repeatable. Default loopback only. Key: sasl_allow.",
+                                   valueName: "cidr"))
+        var saslAllow: [String] = []
+
         @Option(help: ArgumentHelp("Domain added to usernames given without one (SASL, nginx). Key: sasl_default_domain.", valueName: "domain"))
         var saslDefaultDomain: String?
 
@@ -142,6 +146,7 @@ extension Postern {
                 "signup": signup, "denial_message": denialMessage, "totp_issuer": totpIssuer,
                 "app_password_limit": appPasswordLimit, "log_level": logLevel,
                 "sasl_listen": saslListen.isEmpty ? nil : saslListen.joined(separator: ","),
+                "sasl_allow": saslAllow.isEmpty ? nil : saslAllow.joined(separator: ","),
                 "sasl_default_domain": saslDefaultDomain, "mail.smtp_url": smtpURL, "mail.from": mailFrom,
             ])
             CLI.bootstrapLogging(level: config.logLevel)

@@ -68,14 +68,23 @@ public enum AppPasswordFormat {
         return Data(HMAC<SHA256>.authenticationCode(for: message, using: keys.appPasswordKey))
     }
 
-    /// Checks an app-password name: 1–64 characters after trimming, no control
-    /// characters. Returns the trimmed name.
+    /// Checks an app-password (or security-key) name: 1–64 characters after
+    /// trimming, no control characters, and no `"`, `'`, `<` or `>` joined with
+    /// other code points into one character — a combining mark (Unicode
+    /// categories Mn, Mc, Me) right after it, or anything else that extends it.
+    /// Such a pair looks like one character to a person but is a bare quote or
+    /// bracket to an HTML parser. Returns the trimmed name.
     public static func validName(_ raw: String) throws(PosternError) -> String {
         let name = raw.trimmingCharacters(in: .whitespacesAndNewlines).precomposedStringWithCanonicalMapping
         if name.isEmpty { throw .invalidAppPasswordName("Give the app password a name, such as \u{201C}Thunderbird on laptop\u{201D}.") }
         if name.count > maximumNameLength { throw .invalidAppPasswordName("Use a name of at most \(maximumNameLength) characters.") }
         if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0.properties.generalCategory == .format && $0 != "\u{200D}" }) {
             throw .invalidAppPasswordName("The name must not contain control characters.")
+        }
+        let guarded: Set<Unicode.Scalar> = ["\"", "'", "<", ">"]
+        if name.contains(where: { $0.unicodeScalars.count > 1 && $0.unicodeScalars.contains(where: guarded.contains) }) {
+            throw .invalidAppPasswordName(
+                "The name must not have an accent or other combining mark right after a quote or an angle bracket (\" ' < >).")
         }
         return name
     }

@@ -83,3 +83,117 @@ public enum ClientAddress {
         return head + Array(repeating: 0, count: 8 - head.count - tail.count) + tail
     }
 }
+
+extension ClientAddress {
+    /// The address's bytes: 4 for IPv4, 16 for IPv6, or nil when `text` is
+    /// neither. An IPv4-mapped IPv6 address (`::ffff:192.0.2.7`, what a
+    /// dual-stack socket reports for an IPv4 peer) gives the IPv4 address's
+    /// 4 bytes, so it is judged as the IPv4 address it is.
+    public static func bytes(_ text: String) -> [UInt8]? {
+        guard let canonical = canonical(text) else { return nil }
+        if isIPv4(canonical) {
+            return canonical.split(separator: ".").map { UInt8($0)! }
+        }
+        guard let groups = ipv6Groups(canonical) else { return nil }
+        if groups[0..<5].allSatisfy({ $0 == 0 }), groups[5] == 0xFFFF {
+            return [UInt8(groups[6] >> 8), UInt8(groups[6] & 0xFF), UInt8(groups[7] >> 8), UInt8(groups[7] & 0xFF)]
+        }
+        return groups.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+    }
+}
+
+/// An IPv4 or IPv6 network in CIDR form (`127.0.0.0/8`, `2001:db8::/32`), to
+/// decide whether a peer may connect. Parsing and matching only.
+///
+/// Strict: the prefix length is required to fit the family (0–32, 0–128),
+/// and the address must have no bits set past the prefix (`10.0.0.1/8` is
+/// refused as a likely typo). A bare address is the network of that one
+/// address (`/32`, `/128`). An IPv4-mapped IPv6 network with a prefix of 96 or
+/// more (`::ffff:10.0.0.0/104`) is the IPv4 network it maps (`10.0.0.0/8`),
+/// because mapped peers are matched as IPv4.
+public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
+    /// 4 or 16 bytes, zero past the prefix.
+    public let address: [UInt8]
+    public let prefixLength: Int
+
+    public init?(_ text: String) {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let addressText: Substring
+        var prefix: Int?
+        if let slash = trimmed.firstIndex(of: "/") {
+            addressText = trimmed[..<slash]
+            let digits = trimmed[trimmed.index(after: slash)...]
+            guard (1...3).contains(digits.count), digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+                  !(digits.count > 1 && digits.first == "0"), let value = Int(digits) else { return nil }
+            prefix = value
+        } else {
+            addressText = trimmed[...]
+        }
+        guard let canonical = ClientAddress.canonical(String(addressText)) else { return nil }
+        var bytes: [UInt8]
+        if ClientAddress.isIPv4(canonical) {
+            bytes = canonical.split(separator: ".").map { UInt8($0)! }
+        } else {
+            guard let groups = ClientAddress.ipv6Groups(canonical) else { return nil }
+            bytes = groups.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+        }
+        var length = prefix ?? bytes.count * 8
+        guard (0...bytes.count * 8).contains(length) else { return nil }
+        if bytes.count == 16, length >= 96, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
+            bytes = Array(bytes[12...])
+            length -= 96
+        }
+        guard Self.masked(bytes, length) == bytes else { return nil }
+        self.address = bytes
+        self.prefixLength = length
+    }
+
+    /// Whether `address` (IPv4 or IPv6 text) lies in this network. Text that
+    /// is not an address is in no network.
+    public func contains(_ address: String) -> Bool {
+        guard let bytes = ClientAddress.bytes(address) else { return false }
+        return contains(bytes: bytes)
+    }
+
+    /// Whether the address with these bytes (4 or 16) lies in this network.
+    /// An address of the other family never does.
+    public func contains(bytes: [UInt8]) -> Bool {
+        bytes.count == address.count && Self.masked(bytes, prefixLength) == address
+    }
+
+    public var description: String {
+        if address.count == 4 { return address.map(String.init).joined(separator: ".") + "/\(prefixLength)" }
+        let groups = stride(from: 0, to: 16, by: 2).map { UInt16(address[$0]) << 8 | UInt16(address[$0 + 1]) }
+        // RFC 5952: the longest run of two or more zero groups becomes "::".
+        var best = (start: 0, count: 0), run = (start: 0, count: 0)
+        for (index, group) in groups.enumerated() {
+            if group == 0 {
+                run = run.count == 0 ? (index, 1) : (run.start, run.count + 1)
+                if run.count > best.count { best = run }
+            } else {
+                run = (0, 0)
+            }
+        }
+        let hex = groups.map { String($0, radix: 16) }
+        let text = best.count >= 2
+            ? hex[..<best.start].joined(separator: ":") + "::" + hex[(best.start + best.count)...].joined(separator: ":")
+            : hex.joined(separator: ":")
+        return text + "/\(prefixLength)"
+    }
+
+    /// `bytes` with every bit past the first `length` cleared.
+    private static func masked(_ bytes: [UInt8], _ length: Int) -> [UInt8] {
+        bytes.enumerated().map { index, byte in
+            let bits = max(0, min(8, length - index * 8))
+            return bits == 8 ? byte : byte & ~(0xFF >> bits)
+        }
+    }
+}
+
+extension [IPNetwork] {
+    /// Whether any network in the list holds `address`.
+    public func containsAddress(_ address: String) -> Bool {
+        guard let bytes = ClientAddress.bytes(address) else { return false }
+        return contains { $0.contains(bytes: bytes) }
+    }
+}

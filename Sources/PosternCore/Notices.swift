@@ -96,22 +96,7 @@ public struct NoticeComposer: Sendable {
         return Notice(id: id, recipient: recipient, sealed: sealed, onceKey: onceKey)
     }
 
-    /// HTML-escapes per Unicode scalar, not per character: a quote followed
-    /// by a combining mark is one character but still a quote to a browser.
-    public static func escape(_ text: String) -> String {
-        var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out.append(contentsOf: "&amp;".unicodeScalars)
-            case "<": out.append(contentsOf: "&lt;".unicodeScalars)
-            case ">": out.append(contentsOf: "&gt;".unicodeScalars)
-            case "\"": out.append(contentsOf: "&quot;".unicodeScalars)
-            case "'": out.append(contentsOf: "&#39;".unicodeScalars)
-            default: out.append(scalar)
-            }
-        }
-        return String(out)
-    }
+    static func escape(_ text: String) -> String { HTMLEscaping.escape(text) }
 
     static func when(_ date: Date) -> String {
         let formatter = DateFormatter()

@@ -8,6 +8,12 @@ import PosternHTTP
 /// Renders the portal's Mustache templates. Templates are read from disk at
 /// start (`Resources/templates`, or `templates_dir` when configured), so a
 /// wording change needs no rebuild, only a restart.
+///
+/// Every `{{value}}` in every template is escaped by Unicode scalar
+/// (`HTMLEscaping`), not by the library's default per-`Character` escaping,
+/// which leaves a quote followed by a combining mark unescaped. That is done
+/// here, when templates are loaded, so a new or customised template cannot
+/// forget it: see `loadTemplates`.
 public struct PortalViews: Sendable {
     let library: MustacheLibrary
     let keys: KeyRing
@@ -16,8 +22,56 @@ public struct PortalViews: Sendable {
     static var staticDirectory: String { Bundle.module.resourceURL!.appendingPathComponent("static").path }
 
     public init(directory: String = PortalViews.bundledTemplates, keys: KeyRing) async throws {
-        library = try await MustacheLibrary(directory: directory)
+        library = try Self.loadTemplates(directory: directory)
         self.keys = keys
+    }
+
+    /// The content type every portal template renders with: HTML, escaped by
+    /// Unicode scalar.
+    struct ScalarHTMLContentType: MustacheContentType {
+        func escapeText(_ text: String) -> String { HTMLEscaping.escape(text) }
+    }
+
+    /// Replaces the library's "HTML" content type with the scalar-safe one,
+    /// once per process, before any template is parsed (the pragma below and
+    /// any `{{% CONTENT_TYPE: HTML }}` a template writes resolve to it).
+    static let scalarEscapingInstalled: Void = MustacheContentTypes.register(ScalarHTMLContentType(), named: "HTML")
+
+    /// Written ahead of every template. The library's render context starts
+    /// with its own per-`Character` HTML escaper, and starts over with it in
+    /// each partial and parent template; a pragma first in each template
+    /// switches to the scalar-safe one before any value is rendered. It is a
+    /// standalone line, so it adds nothing to the output.
+    static let escapingPragma = "{{% CONTENT_TYPE: HTML }}\n"
+
+    /// Reads every `*.mustache` under `directory` (recursively; named by
+    /// relative path without the extension, as partials refer to them), each
+    /// behind `escapingPragma`.
+    static func loadTemplates(directory: String) throws -> MustacheLibrary {
+        _ = scalarEscapingInstalled
+        var library = MustacheLibrary()
+        let root = directory.hasSuffix("/") ? directory : directory + "/"
+        guard let paths = FileManager.default.enumerator(atPath: root) else { return library }
+        for case let path as String in paths where path.hasSuffix(".mustache") {
+            guard let data = FileManager.default.contents(atPath: root + path) else { continue }
+            let text = String(decoding: data, as: UTF8.self)
+            do {
+                library.register(try MustacheTemplate(string: escapingPragma + text), named: String(path.dropLast(".mustache".count)))
+            } catch let error as MustacheTemplate.ParserError {
+                throw TemplateError(file: root + path, line: error.context.lineNumber - 1, column: error.context.columnNumber,
+                                    problem: "\(error.error)")
+            }
+        }
+        return library
+    }
+
+    /// A template that does not parse.
+    public struct TemplateError: Error, CustomStringConvertible {
+        public var file: String
+        public var line: Int
+        public var column: Int
+        public var problem: String
+        public var description: String { "Template \(file), line \(line), column \(column): \(problem)." }
     }
 
     /// An HTML response for `template`, with the signed-in bar and the CSRF
@@ -30,12 +84,17 @@ public struct PortalViews: Sendable {
             values["signedIn"] = true
             values["username"] = values["username"] ?? browser.account.username
         }
-        guard let html = library.render(values, withTemplate: template) else {
+        guard let html = html(template, values) else {
             throw HTTPError(.internalServerError)
         }
         var headers: HTTPFields = [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"]
         for cookie in cookies { headers.append(HTTPField(name: .setCookie, value: cookie)) }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    /// `template` rendered with `values`, or nil if there is no such template.
+    func html(_ template: String, _ values: [String: Any]) -> String? {
+        library.render(values, withTemplate: template)
     }
 
     static func redirect(_ location: String, cookies: [String] = []) -> Response {

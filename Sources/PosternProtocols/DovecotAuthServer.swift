@@ -11,9 +11,15 @@ import Foundation
 ///
 /// One value per connection. Bytes go in with `receive(_:)`; the returned
 /// actions say what to write, which logins to verify, and when to hang up.
-/// A verification's answer comes back through `finish(id:with:)`. Requests
-/// may be pipelined: several can be in flight on one connection, and each
-/// answer carries its request id.
+/// A verification's answer comes back through `finish(_:with:)`, given the
+/// `Login` that `.verify` handed out. Requests may be pipelined: several can
+/// be in flight on one connection, and each answer carries its request id.
+///
+/// A client may CANCEL a request and then reuse its id while the cancelled
+/// verification is still running. Each verification therefore carries a
+/// ticket, unique on the connection, and `finish` answers only the request
+/// that ticket was issued for: a cancelled request's verdict is never sent
+/// under a reused id.
 ///
 /// Framing is TAB-separated fields in LF-terminated lines, values escaped
 /// with `\u{1}` (see `DovecotTabEscaping`). A line longer than
@@ -24,13 +30,18 @@ import Foundation
 /// authorization identity other than the user) gets `FAIL` with its id.
 public struct DovecotAuthServer: Sendable {
     public static let maximumLineBytes = 16_384
-    /// Requests in flight on one connection; more closes it.
+    /// Requests in flight on one connection; more closes it. A cancelled
+    /// request whose verification is still running counts until `finish`.
     public static let maximumPendingRequests = 128
     public static let mechanisms = ["PLAIN", "LOGIN"]
 
     /// A username and password to verify.
     public struct Login: Sendable, Equatable {
         public var id: UInt32
+        /// Which verification this is: numbered from 1 on each connection,
+        /// never reused, so a late answer cannot be taken for a newer
+        /// request with the same id.
+        public var ticket: UInt64
         public var username: String
         public var password: String
         /// Dovecot's `service=`: `smtp`, `imap`, `pop3`, `xmpp`…
@@ -65,8 +76,8 @@ public struct DovecotAuthServer: Sendable {
         case loginPassword(username: String, service: String, params: Params)
         /// PLAIN without an initial response: waiting for it.
         case plainResponse(service: String, params: Params)
-        /// Handed to `verify`; waiting for `finish`.
-        case verifying
+        /// Handed to `verify` with this ticket; waiting for `finish`.
+        case verifying(ticket: UInt64)
     }
 
     struct Params: Sendable, Equatable {
@@ -79,6 +90,12 @@ public struct DovecotAuthServer: Sendable {
     private var versionSeen = false
     private var closed = false
     private var pending: [UInt32: Step] = [:]
+    private var lastTicket: UInt64 = 0
+    /// Tickets of verifications still running for cancelled requests: their
+    /// answers are dropped, but the work is real, so they keep counting
+    /// toward `maximumPendingRequests` (else AUTH and CANCEL in a loop would
+    /// start verifications without bound).
+    private var abandoned: Set<UInt64> = []
 
     public init() {}
 
@@ -97,6 +114,9 @@ public struct DovecotAuthServer: Sendable {
 
     /// How many requests wait for an answer.
     public var pendingCount: Int { pending.count }
+
+    /// How many cancelled requests' verifications have not finished yet.
+    public var abandonedCount: Int { abandoned.count }
 
     // MARK: - Input
 
@@ -121,10 +141,13 @@ public struct DovecotAuthServer: Sendable {
         return actions
     }
 
-    /// The answer for a login handed out by `.verify`. Unknown or cancelled
-    /// ids are ignored (the client no longer waits for them).
-    public mutating func finish(id: UInt32, with verdict: Verdict) -> [Action] {
-        guard !closed, pending[id] == .verifying else { return [] }
+    /// The answer for a login handed out by `.verify`. A login whose request
+    /// was cancelled, or whose id now belongs to a newer request, is ignored:
+    /// the client no longer waits for it.
+    public mutating func finish(_ login: Login, with verdict: Verdict) -> [Action] {
+        let id = login.id
+        if abandoned.remove(login.ticket) != nil { return [] }
+        guard !closed, pending[id] == .verifying(ticket: login.ticket) else { return [] }
         pending[id] = nil
         switch verdict {
         case .allow(let user):
@@ -166,6 +189,7 @@ public struct DovecotAuthServer: Sendable {
             return cont(fields)
         case "CANCEL":
             guard fields.count >= 2, let id = UInt32(fields[1]) else { return [closeConnection("malformed CANCEL")] }
+            if case .verifying(let ticket) = pending[id] { abandoned.insert(ticket) }
             pending[id] = nil
             return []
         case "VERSION":
@@ -178,7 +202,7 @@ public struct DovecotAuthServer: Sendable {
     private mutating func auth(_ fields: [String]) -> [Action] {
         guard fields.count >= 3, let id = UInt32(fields[1]) else { return [closeConnection("malformed AUTH")] }
         guard pending[id] == nil else { return [closeConnection("request id \(id) reused while in use")] }
-        guard pending.count < Self.maximumPendingRequests else { return [closeConnection("too many requests in flight")] }
+        guard pending.count + abandoned.count < Self.maximumPendingRequests else { return [closeConnection("too many requests in flight")] }
         let mechanism = fields[2].uppercased()
         var service: String?
         var params = Params()
@@ -246,8 +270,9 @@ public struct DovecotAuthServer: Sendable {
     }
 
     private mutating func verify(id: UInt32, username: String, password: String, service: String, params: Params) -> [Action] {
-        pending[id] = .verifying
-        return [.verify(Login(id: id, username: username, password: password, service: service,
+        lastTicket += 1
+        pending[id] = .verifying(ticket: lastTicket)
+        return [.verify(Login(id: id, ticket: lastTicket, username: username, password: password, service: service,
                               remoteIP: params.remoteIP, localIP: params.localIP, secured: params.secured))]
     }
 
@@ -256,6 +281,7 @@ public struct DovecotAuthServer: Sendable {
     private mutating func closeConnection(_ reason: String) -> Action {
         closed = true
         pending.removeAll()
+        abandoned.removeAll()
         buffer.removeAll()
         return .close(reason: reason)
     }

@@ -123,6 +123,25 @@ struct AppPasswordFormatTests {
         #expect(try AppPasswordFormat.scope(["IMAP", "smtp"]) == [.imap, .smtp])
         #expect(throws: PosternError.self) { try AppPasswordFormat.scope(["ftp"]) }
     }
+
+    @Test("refuses a name where a mark joins a quote or angle bracket", arguments: [
+        "\"\u{0301} onmouseover=x", "Phone'\u{0301}", "a<\u{0300}b", ">\u{20DD}", "x\"\u{0903}", "\"\u{FE0F}",
+        "\"\u{200D}\u{0301}", "\u{0D4E}\"",
+    ])
+    func marksJoiningQuotes(name: String) {
+        #expect(throws: PosternError.invalidAppPasswordName(
+            "The name must not have an accent or other combining mark right after a quote or an angle bracket (\" ' < >).")) {
+            try AppPasswordFormat.validName(name)
+        }
+        #expect(PosternError.invalidAppPasswordName("").code == "invalid_name")
+    }
+
+    @Test("keeps names with quotes, brackets and accents that stand apart", arguments: [
+        "Bob's \"work\" <laptop>", "Café", "Cafe\u{0301}", "\" \u{0301}", "<é>", "日本語 'phone'", "👩\u{200D}💻 laptop",
+    ])
+    func quotesAndMarksApart(name: String) throws {
+        #expect(try AppPasswordFormat.validName(name) == name.precomposedStringWithCanonicalMapping)
+    }
 }
 
 @Suite("Usernames, passwords and addresses")

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import HTTPTypes
 import Logging
 import NIOCore
@@ -144,13 +147,19 @@ struct AdapterTests {
 
     // MARK: - SASL handler
 
-    /// Runs the Dovecot-protocol handler on a test channel (no socket).
-    func saslChannel(_ h: HTTPHarness) async throws -> NIOAsyncTestingChannel {
-        let verifier = SASLVerifier(authenticator: h.environment.authenticator, metrics: h.environment.metrics,
-                                    defaultDomain: "example.org", denialMessage: "Use an app password.", logger: Logger(label: "test"))
+    func saslVerifier(_ h: HTTPHarness) -> SASLVerifier {
+        SASLVerifier(authenticator: h.environment.authenticator, metrics: h.environment.metrics,
+                     defaultDomain: "example.org", denialMessage: "Use an app password.", logger: Logger(label: "test"))
+    }
+
+    /// Runs the Dovecot-protocol handler on a test channel (no socket), as
+    /// an `inet:` socket with the default allow list serves a peer at `peer`.
+    func saslChannel(_ h: HTTPHarness, peer: SocketAddress? = nil,
+                     allowedPeers: [IPNetwork]? = PosternConfig.defaultSASLAllow) async throws -> NIOAsyncTestingChannel {
         let channel = NIOAsyncTestingChannel()
-        try await channel.pipeline.addHandler(DovecotAuthHandler(verifier: verifier, connectionID: 1, logger: Logger(label: "test")))
-        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
+        try await channel.pipeline.addHandler(DovecotAuthHandler(verifier: saslVerifier(h), connectionID: 1, allowedPeers: allowedPeers,
+                                                                 logger: Logger(label: "test")))
+        try await channel.connect(to: peer ?? SocketAddress(ipAddress: "127.0.0.1", port: 1))
         return channel
     }
 
@@ -187,6 +196,70 @@ struct AdapterTests {
         }
     }
 
+    @Test("SASL: a peer outside the allow list is closed before the handshake, with nothing written", arguments: [
+        ("127.0.0.1", ["192.0.2.0/24"]), ("192.0.2.9", ["127.0.0.0/8", "::1/128"]), ("2001:db8::9", ["127.0.0.0/8", "::1/128"]),
+        ("::ffff:192.0.2.9", ["127.0.0.0/8", "::1/128"]), ("::1", ["127.0.0.0/8"]),
+    ])
+    func saslPeerRefused(peer: String, allow: [String]) async throws {
+        try await withHarness { h in
+            let channel = try await saslChannel(h, peer: SocketAddress(ipAddress: peer, port: 40000),
+                                                allowedPeers: allow.map { IPNetwork($0)! })
+            #expect(!channel.isActive, "closed as soon as it connected")
+            try await channel.closeFuture.get()
+            #expect(try await channel.readOutbound(as: ByteBuffer.self) == nil, "no greeting, nothing at all")
+            // Whatever reaches the handler after that is not read, and nothing is verified.
+            _ = try? await channel.writeInbound(ByteBuffer(string: "VERSION\t1\t1\nAUTH\t1\tPLAIN\tservice=smtp\tresp=\(plain("a", "b"))\n"))
+            #expect(try await channel.readOutbound(as: ByteBuffer.self) == nil)
+        }
+    }
+
+    @Test("SASL: peers inside the allow list, IPv4-mapped ones as IPv4, and unix-socket peers get the handshake", arguments: [
+        ("127.0.0.1", Optional(["127.0.0.0/8", "::1/128"])), ("::1", ["127.0.0.0/8", "::1/128"]),
+        ("::ffff:127.0.0.1", ["127.0.0.0/8", "::1/128"]), ("192.0.2.9", ["10.0.0.0/8", "192.0.2.0/24"]), ("unix", nil),
+    ])
+    func saslPeerAllowed(peer: String, allow: [String]?) async throws {
+        try await withHarness { h in
+            let address = peer == "unix" ? try SocketAddress(unixDomainSocketPath: "/tmp/postern-test.sock")
+                                         : try SocketAddress(ipAddress: peer, port: 40000)
+            let channel = try await saslChannel(h, peer: address, allowedPeers: allow.map { $0.map { IPNetwork($0)! } })
+            #expect(try await line(channel, startingWith: "DONE") == "DONE")
+            #expect(channel.isActive)
+            _ = try? await channel.finish()
+        }
+    }
+
+    @Test("SASL over real sockets: inet refuses a peer outside sasl_allow with no byte sent; the unix socket serves it")
+    func saslSocketsAllowList() async throws {
+        let path = "/tmp/postern-sasl-\(UInt32.random(in: 0...UInt32.max)).sock"
+        defer { unlink(path) }
+        try await withHarness { h in
+            let (ports, continuation) = AsyncStream<Int>.makeStream()
+            // 127.0.0.1 is not in the list, so the test's own connection over inet is refused.
+            let service = SASLAuthSocketService(addresses: [.inet(HostAndPort(host: "127.0.0.1", port: 0)), .unix(path: path)],
+                                                allowedPeers: [IPNetwork("192.0.2.0/24")!], verifier: saslVerifier(h),
+                                                logger: Logger(label: "test"), onListening: { continuation.yield($0.port) })
+            let running = Task {
+                defer { continuation.finish() }
+                try await service.run()
+            }
+            defer { running.cancel() }
+            var listening = ports.makeAsyncIterator()
+            let inetPort = try #require(await listening.next(), "the inet socket is listening")
+            _ = try #require(await listening.next(), "the unix socket is listening")
+
+            let refused = try await BlockingSocket.exchange(.inet(port: inetPort), until: { _ in false })
+            #expect(refused.closedByPeer, "the peer outside sasl_allow is disconnected")
+            #expect(refused.received.isEmpty, "before any byte of the handshake")
+
+            let served = try await BlockingSocket.exchange(.unix(path: path), until: { String(decoding: $0, as: UTF8.self).contains("DONE\n") })
+            #expect(String(decoding: served.received, as: UTF8.self).hasPrefix("VERSION\t1\t2\n"))
+            #expect(!served.closedByPeer)
+
+            running.cancel()
+            _ = await running.result
+        }
+    }
+
     @Test("SASL and nginx: the store down is a temporary failure, never a denial")
     func storeDown() async throws {
         try await withHarness(Self.configureNginx) { h in
@@ -203,5 +276,86 @@ struct AdapterTests {
                 _ = try? await channel.finish()
             }
         }
+    }
+}
+
+/// A plain client socket for tests that need a real connection without an
+/// event loop: it connects, then reads until `until` is satisfied, the peer
+/// closes, or 10 seconds pass (the receive timeout), on a thread of its own.
+enum BlockingSocket {
+    enum Target: Sendable {
+        case inet(port: Int)
+        case unix(path: String)
+    }
+
+    struct Exchange: Sendable {
+        var received: [UInt8]
+        var closedByPeer: Bool
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func exchange(_ target: Target, until done: @escaping @Sendable ([UInt8]) -> Bool) async throws -> Exchange {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try run(target, until: done) })
+            }
+        }
+    }
+
+    #if canImport(Glibc)
+    private static let streamSocket = Int32(SOCK_STREAM.rawValue)
+    #else
+    private static let streamSocket = SOCK_STREAM
+    #endif
+
+    private static func run(_ target: Target, until done: ([UInt8]) -> Bool) throws -> Exchange {
+        let fd: Int32
+        switch target {
+        case .inet(let port):
+            fd = socket(AF_INET, streamSocket, 0)
+            guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard result == 0 else { close(fd); throw Failure(description: "connect: \(errno)") }
+        case .unix(let path):
+            fd = socket(AF_UNIX, streamSocket, 0)
+            guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            let bytes = Array(path.utf8)
+            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { close(fd); throw Failure(description: "path too long") }
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                raw.copyBytes(from: bytes)
+                raw[bytes.count] = 0
+            }
+            let result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            guard result == 0 else { close(fd); throw Failure(description: "connect: \(errno)") }
+        }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while !done(received) {
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count == 0 { return Exchange(received: received, closedByPeer: true) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                if errno == ECONNRESET { return Exchange(received: received, closedByPeer: true) }
+                throw Failure(description: "recv gave errno \(errno) after \(received.count) bytes (EAGAIN: the 10 s bound passed)")
+            }
+            received += chunk[..<count]
+        }
+        return Exchange(received: received, closedByPeer: false)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PosternCore
 import Testing
 @testable import PosternApp
 
@@ -20,6 +21,7 @@ struct ConfigTests {
         #expect(config.signupOpen)
         #expect(config.scrypt == .init(logN: 17, r: 8, p: 1))
         #expect(config.effectiveDenialMessage.contains("http://localhost:8080/security"))
+        #expect(config.saslAllow == [IPNetwork("127.0.0.0/8"), IPNetwork("::1/128")], "SASL over inet: loopback only")
     }
 
     @Test("precedence across TOML, environment and flags")
@@ -54,12 +56,31 @@ struct ConfigTests {
     @Test("clear errors for bad settings", arguments: [
         (["listen": "8080"], "listen"), (["listen": "[::1]"], "listen"), (["signup": "maybe"], "signup"),
         (["public_url": "ftp://x"], "public_url"), (["app_password_limit": "0"], "app_password_limit"), (["scrypt.log_n": "40"], "scrypt.log_n"),
+        (["sasl_allow": "10.0.0.0/33"], "sasl_allow"), (["sasl_allow": "127.0.0.1/8"], "sasl_allow"), (["sasl_allow": "localhost"], "sasl_allow"),
+        (["sasl_allow": "127.0.0.0/8, ::1/129"], "sasl_allow"), (["sasl_allow": ""], "sasl_allow"), (["sasl_allow": " , "], "sasl_allow"),
     ])
     func errors(flags: [String: String], key: String) {
         #expect {
             try PosternConfig.load(flags: flags, environment: [:], configFile: nil)
         } throws: { error in
             (error as? ConfigError)?.description.contains(key) == true
+        }
+    }
+
+    @Test("sasl_allow: CIDRs from flags, the environment, or a TOML list")
+    func saslAllow() throws {
+        let flag = try PosternConfig.load(flags: ["sasl_allow": " 192.0.2.0/24 ,2001:db8::/32,198.51.100.7"], environment: [:], configFile: nil)
+        #expect(flag.saslAllow == [IPNetwork("192.0.2.0/24"), IPNetwork("2001:db8::/32"), IPNetwork("198.51.100.7/32")])
+        let environment = try PosternConfig.load(flags: [:], environment: ["POSTERN_SASL_ALLOW": "10.0.0.0/8"], configFile: nil)
+        #expect(environment.saslAllow == [IPNetwork("10.0.0.0/8")])
+        let file = try write(#"sasl_allow = ["127.0.0.0/8", "::1/128", "fd00::/8"]"#, ext: "toml")
+        let fromFile = try PosternConfig.load(flags: [:], environment: [:], configFile: file)
+        #expect(fromFile.saslAllow.map(\.description) == ["127.0.0.0/8", "::1/128", "fd00::/8"])
+        #expect(fromFile.saslAllow.containsAddress("fd12::1") && !fromFile.saslAllow.containsAddress("192.0.2.1"))
+        #expect {
+            try PosternConfig.load(flags: [:], environment: ["POSTERN_SASL_ALLOW": "10.0.0.1/8"], configFile: nil)
+        } throws: { error in
+            (error as? ConfigError)?.description.contains("sasl_allow") == true && "\(error)".contains("10.0.0.1/8")
         }
     }
 

@@ -116,6 +116,22 @@ struct PortalTests {
         }
     }
 
+    @Test("a name with a mark on its quote is refused with 400, and the form shows it back escaped per scalar")
+    func markedQuoteName() async throws {
+        try await run { h, browser in
+            try await signUp(browser)
+            let reply = try await browser.post("/security/app-passwords", from: "/security", ["name": "\"\u{0301} onmouseover=x", "protocols": "imap"])
+            #expect(reply.status == .badRequest)
+            let html = Data(reply.text.utf8)
+            let field = Data("value=\"&quot;\u{0301} onmouseover=x\"".utf8), bare = Data("\"\u{0301}".utf8)
+            #expect(html.range(of: field) != nil, "the name goes back into the field, escaped")
+            #expect(html.range(of: bare) == nil, "no bare quote with the mark anywhere")
+            #expect(reply.text.contains("combining mark right after a quote"))
+            let account = try await h.environment.accounts.account(username: "alice@example.org")
+            #expect(try await h.environment.accounts.listAppPasswords(account: account).isEmpty)
+        }
+    }
+
     @Test("a new app password is shown once, to the session that made it")
     func revealOnce() async throws {
         try await run { h, browser in

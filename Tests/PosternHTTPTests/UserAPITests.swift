@@ -84,6 +84,12 @@ struct UserAPITests {
                 #expect(try await verify(auth, "alice@example.org", chatPassword, "xmpp").status == .ok)
                 #expect(try await verify(auth, "alice@example.org", mailPassword, "submission").status == .ok, "service names map to protocols")
 
+                // A quote joined with a combining mark is refused as a name.
+                let markedName = "Work\"\u{0301} onmouseover=x"
+                let marked = try await portal.call(.post, "/api/v1/app-passwords", json: ["name": markedName], token: token)
+                #expect(marked.status == .badRequest)
+                #expect(marked["error"] == "invalid_name")
+
                 // The list shows last use and never a password.
                 let spare = try await portal.call(.post, "/api/v1/app-passwords", json: ["name": "Spare"], token: token)
                 try await h.environment.recorder.flush(to: h.environment.store)

@@ -16,8 +16,17 @@ private struct Session {
         apply(server.receive(Array(text.utf8)))
     }
 
+    /// Answers the latest verification handed out for `id`.
     mutating func answer(_ id: UInt32, _ verdict: DovecotAuthServer.Verdict) {
-        apply(server.finish(id: id, with: verdict))
+        guard let login = verifications.last(where: { $0.id == id }) else {
+            Issue.record("no verification for request \(id)")
+            return
+        }
+        answer(login, verdict)
+    }
+
+    mutating func answer(_ login: DovecotAuthServer.Login, _ verdict: DovecotAuthServer.Verdict) {
+        apply(server.finish(login, with: verdict))
     }
 
     mutating func apply(_ actions: [DovecotAuthServer.Action]) {
@@ -45,7 +54,7 @@ struct DovecotAuthServerTests {
         var s = Session()
         s.client("VERSION\t1\t0\nCPID\t4242\n")
         s.client("AUTH\t1\tPLAIN\tservice=smtp\tnologin\tlip=127.0.0.1\trip=127.0.0.2\tsecured\tresp=\(b64("\u{0}Alice@Example.org\u{0}abcd efgh ijkl"))\n")
-        #expect(s.verifications == [.init(id: 1, username: "Alice@Example.org", password: "abcd efgh ijkl", service: "smtp",
+        #expect(s.verifications == [.init(id: 1, ticket: 1, username: "Alice@Example.org", password: "abcd efgh ijkl", service: "smtp",
                                           remoteIP: "127.0.0.2", localIP: "127.0.0.1", secured: true)])
         #expect(s.sent.isEmpty)
         s.answer(1, .allow(user: "alice@example.org"))
@@ -108,7 +117,7 @@ struct DovecotAuthServerTests {
         for cut in 0...bytes.count {
             var server = DovecotAuthServer()
             let actions = server.receive(bytes[..<cut]) + server.receive(bytes[cut...])
-            #expect(actions == [.verify(.init(id: 1, username: "e@x.org", password: "pw", service: "pop3", remoteIP: "::1",
+            #expect(actions == [.verify(.init(id: 1, ticket: 1, username: "e@x.org", password: "pw", service: "pop3", remoteIP: "::1",
                                               localIP: nil, secured: false))])
         }
     }
@@ -119,6 +128,71 @@ struct DovecotAuthServerTests {
         s.client("VERSION\t1\t2\nAUTH\t1\tPLAIN\tservice=imap\tresp=\(b64("\u{0}a@x.org\u{0}b"))\nCANCEL\t1\n")
         s.answer(1, .allow(user: "a@x.org"))
         #expect(s.sent.isEmpty)
+    }
+
+    @Test("a cancelled request's late answer is never sent for a new request that reuses its id")
+    func cancelledThenReused() {
+        var s = Session()
+        s.client("VERSION\t1\t2\nAUTH\t1\tPLAIN\tservice=imap\tresp=\(b64("\u{0}mallory@x.org\u{0}right"))\nCANCEL\t1\n")
+        s.client("AUTH\t1\tPLAIN\tservice=imap\tresp=\(b64("\u{0}mallory@x.org\u{0}wrong"))\n")
+        #expect(s.closedBecause == nil)
+        #expect(s.verifications.map(\.id) == [1, 1])
+        let (first, second) = (s.verifications[0], s.verifications[1])
+        #expect(first.ticket != second.ticket)
+        #expect(second.password == "wrong")
+
+        // The first (cancelled) verification finishes first and allows: nothing is said.
+        s.answer(first, .allow(user: "mallory@x.org"))
+        #expect(s.sent.isEmpty)
+        #expect(s.server.pendingCount == 1, "the second request still waits for its own answer")
+        // The second one's own verdict is the one sent under id 1.
+        s.answer(second, .deny(reason: "Authentication failed."))
+        #expect(s.sent == ["FAIL\t1\treason=Authentication failed.\n"])
+        // Answering either again sends nothing.
+        s.answer(second, .allow(user: "mallory@x.org"))
+        s.answer(first, .allow(user: "mallory@x.org"))
+        #expect(s.sent.count == 1)
+        #expect(s.server.pendingCount == 0)
+    }
+
+    @Test("a cancelled request's verification counts toward the in-flight limit until it finishes")
+    func cancelledStillCounts() {
+        var s = Session()
+        s.client("VERSION\t1\t2\n")
+        let limit = DovecotAuthServer.maximumPendingRequests
+        for round in 0..<limit {
+            s.client("AUTH\t7\tPLAIN\tservice=imap\tresp=\(b64("\u{0}a@x.org\u{0}p\(round)"))\nCANCEL\t7\n")
+        }
+        #expect(s.closedBecause == nil)
+        #expect(s.server.pendingCount == 0 && s.server.abandonedCount == limit)
+        // One more while all of them still run is one too many.
+        var t = s
+        t.client("AUTH\t8\tPLAIN\tservice=imap\tresp=\(b64("\u{0}a@x.org\u{0}p"))\n")
+        #expect(t.closedBecause == "too many requests in flight")
+        // Once one has finished (its answer dropped), there is room again.
+        s.answer(s.verifications[0], .allow(user: "a@x.org"))
+        #expect(s.sent.isEmpty)
+        #expect(s.server.abandonedCount == limit - 1)
+        s.client("AUTH\t8\tPLAIN\tservice=imap\tresp=\(b64("\u{0}a@x.org\u{0}p"))\n")
+        #expect(s.closedBecause == nil)
+        s.answer(8, .deny(reason: "Authentication failed."))
+        #expect(s.sent == ["FAIL\t8\treason=Authentication failed.\n"])
+    }
+
+    @Test("tickets are unique on a connection, across ids and mechanisms")
+    func ticketsAreUnique() {
+        var s = Session()
+        s.client("VERSION\t1\t2\n")
+        for id in 1...3 { s.client("AUTH\t\(id)\tPLAIN\tservice=imap\tresp=\(b64("\u{0}a@x.org\u{0}p"))\n") }
+        s.client("AUTH\t4\tLOGIN\tservice=imap\nCONT\t4\t\(b64("a@x.org"))\nCONT\t4\t\(b64("p"))\n")
+        #expect(s.verifications.map(\.ticket) == [1, 2, 3, 4])
+        // A login with the right id but a ticket the connection never issued is ignored.
+        var forged = s.verifications[0]
+        forged.ticket = 99
+        s.answer(forged, .allow(user: "a@x.org"))
+        #expect(s.sent.filter { $0.hasPrefix("OK") }.isEmpty)
+        s.answer(s.verifications[0], .allow(user: "a@x.org"))
+        #expect(s.sent.last == "OK\t1\tuser=a@x.org\n")
     }
 
     @Test("requests that cannot succeed get FAIL with their id")

@@ -34,6 +34,10 @@ struct QRCodeTests {
         let svg = uri.svg(label: "Scan \"this\" & <that>")
         #expect(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
         #expect(svg.contains("aria-label=\"Scan &quot;this&quot; &amp; &lt;that&gt;\""))
+        // A quote with a combining mark is one Character but still a quote to an HTML parser.
+        let marked = uri.svg(label: "x\"\u{301} onload=alert(1) '\u{301}")
+        let expected = "aria-label=\"x&quot;\u{301} onload=alert(1) &#39;\u{301}\""
+        #expect(Data(marked.utf8).range(of: Data(expected.utf8)) != nil, "compared as bytes, not Characters")
     }
 
     /// Decodes `code` with zbarimg, an independent decoder, from both the
