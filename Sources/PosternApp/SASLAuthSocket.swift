@@ -8,9 +8,9 @@ import PosternProtocols
 import ServiceLifecycle
 import Synchronization
 
-/// Turns one SASL login from a Dovecot-protocol client into a core decision.
-/// The throttle's wait is spent here, before the answer, on a suspended task:
-/// it holds no thread.
+/// Turns one SASL login from a Dovecot-protocol client into a core decision,
+/// through the `ProtocolLoginGate` every adapter uses. The guard's wait is
+/// spent before the answer, on a suspended task: it holds no thread.
 struct SASLVerifier: Sendable {
     let authenticator: ProtocolAuthenticator
     let metrics: PosternMetrics
@@ -19,19 +19,12 @@ struct SASLVerifier: Sendable {
     let logger: Logger
 
     func verify(_ login: DovecotAuthServer.Login) async -> DovecotAuthServer.Verdict {
-        let started = ContinuousClock.now
         guard let loginProtocol = LoginProtocol(serviceName: login.service) else {
             logger.warning("SASL request for an unknown service; refused", metadata: ["service": "\(login.service.prefix(32))"])
             return .deny(reason: denialMessage)
         }
-        let clientIP = login.remoteIP.flatMap(ClientAddress.canonical)
-        let (outcome, delay) = await authenticator.evaluate(ProtocolLoginRequest(
-            username: Username.qualified(login.username, defaultDomain: defaultDomain), password: login.password,
-            loginProtocol: loginProtocol, clientIP: clientIP))
-        metrics.countLogin(protocol: loginProtocol, outcome: outcome)
-        metrics.recordVerifyLatency(ContinuousClock.now - started)
-        if delay > 0 { try? await Task.sleep(for: .milliseconds(Int(delay * 1000))) }
-        switch outcome {
+        let gate = ProtocolLoginGate(authenticator: authenticator, metrics: metrics, defaultDomain: defaultDomain)
+        switch await gate.decide(username: login.username, password: login.password, loginProtocol: loginProtocol, clientIP: login.remoteIP) {
         case .decided(.allow(_, let username, _)): return .allow(user: username)
         case .decided(.deny): return .deny(reason: denialMessage)
         case .temporaryFailure: return .temporaryFailure

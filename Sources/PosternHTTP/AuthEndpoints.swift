@@ -23,6 +23,8 @@ public struct AuthEndpoints: Sendable {
         self.defaultDomain = defaultDomain
     }
 
+    var gate: ProtocolLoginGate { ProtocolLoginGate(authenticator: authenticator, metrics: metrics, defaultDomain: defaultDomain) }
+
     struct VerifyRequest: Decodable {
         let username: String
         let password: String
@@ -45,25 +47,16 @@ public struct AuthEndpoints: Sendable {
     /// `POST /v1/verify`: 200 allow, 401 deny (one generic message), 503 when
     /// the store cannot answer, 400 for a malformed request.
     func verify(_ request: Request) async throws -> Response {
-        let started = ContinuousClock.now
         let body = try await JSONBody.decode(VerifyRequest.self, from: request)
         guard let loginProtocol = LoginProtocol(serviceName: body.protocol) else {
             throw APIError(.badRequest, "invalid_protocol", "protocol must be one of imap, pop3, smtp, xmpp, other.")
         }
-        var clientIP: String?
-        if let raw = body.clientIp, !raw.isEmpty {
-            guard let canonical = ClientAddress.canonical(raw) else {
-                throw APIError(.badRequest, "invalid_client_ip", "client_ip must be an IPv4 or IPv6 address.")
-            }
-            clientIP = canonical
+        let clientIP = body.clientIp.flatMap { $0.isEmpty ? nil : $0 }
+        if let clientIP, ClientAddress.canonical(clientIP) == nil {
+            throw APIError(.badRequest, "invalid_client_ip", "client_ip must be an IPv4 or IPv6 address.")
         }
-        let (outcome, delay) = await authenticator.evaluate(
-            ProtocolLoginRequest(username: Username.qualified(body.username, defaultDomain: defaultDomain), password: body.password, loginProtocol: loginProtocol, clientIP: clientIP))
-        metrics.countLogin(protocol: loginProtocol, outcome: outcome)
-        defer { metrics.recordVerifyLatency(ContinuousClock.now - started) }
-        // A guessing source waits; the wait holds no thread.
-        if delay > 0 { try? await Task.sleep(for: .milliseconds(Int(delay * 1000))) }
-        switch outcome {
+        // A guessing source waits before it hears the answer.
+        switch await gate.decide(username: body.username, password: body.password, loginProtocol: loginProtocol, clientIP: clientIP) {
         case .decided(.allow(_, let username, let credential)):
             var appID: String?
             if case .appPassword(let id) = credential { appID = id }
@@ -96,7 +89,6 @@ extension AuthEndpoints {
     /// error for the client), except 400 when the request is not from nginx
     /// at all (no valid `Auth-Protocol`).
     func nginxAuth(_ request: Request) async throws -> Response {
-        let started = ContinuousClock.now
         func header(_ name: String) -> [UInt8]? {
             guard let field = HTTPField.Name(name), let value = request.headers[field] else { return nil }
             return Array(value.utf8)
@@ -116,13 +108,8 @@ extension AuthEndpoints {
             return Self.nginxResponse(NginxMailAuth.answer(.deny(message: denialMessage), mailProtocol: protocolName,
                                                            attempt: attempt, delay: 0))
         }
-        var clientIP: String?
-        if let raw = parsed.clientIP { clientIP = ClientAddress.canonical(raw) }
-        let (outcome, delay) = await authenticator.evaluate(ProtocolLoginRequest(
-            username: Username.qualified(parsed.username, defaultDomain: defaultDomain), password: parsed.password,
-            loginProtocol: loginProtocol, clientIP: clientIP))
-        metrics.countLogin(protocol: loginProtocol, outcome: outcome)
-        defer { metrics.recordVerifyLatency(ContinuousClock.now - started) }
+        let (outcome, delay) = await gate.evaluate(username: parsed.username, password: parsed.password, loginProtocol: loginProtocol,
+                                                   clientIP: parsed.clientIP)
         let verdict: NginxMailAuth.Verdict
         switch outcome {
         case .decided(.allow(_, let username, _)):
@@ -135,7 +122,8 @@ extension AuthEndpoints {
         case .temporaryFailure: verdict = .temporaryFailure
         }
         let answer = NginxMailAuth.answer(verdict, mailProtocol: protocolName, attempt: parsed.attempt, delay: delay)
-        if answer.holdBack > 0 { try? await Task.sleep(for: .milliseconds(Int(answer.holdBack * 1000))) }
+        // Past nginx's retries the refusal itself waits; before, Auth-Wait carries the delay.
+        await ProtocolLoginGate.wait(answer.holdBack)
         return Self.nginxResponse(answer)
     }
 
