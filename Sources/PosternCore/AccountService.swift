@@ -285,12 +285,9 @@ public struct AccountService: Sendable {
     /// `pendingToken` (an API `mfa_token` or the portal's pending cookie) and
     /// an assertion from one of the account's keys. The pending token is used
     /// once; the new session has the pending one's kind.
-    public func completeSignInWithKey(pendingToken: String, credentialID: [UInt8], clientDataJSON: [UInt8], authenticatorData: [UInt8],
-                                      signature: [UInt8], clientIP: String?) async throws -> (token: String, session: Session) {
+    public func completeSignInWithKey(pendingToken: String, assertion: KeyAssertion, clientIP: String?) async throws -> (token: String, session: Session) {
         let digest = Secrets.tokenDigest(pendingToken)
         guard let (pending, account) = try await pendingSession(token: pendingToken) else { throw PosternError.invalidCredentials }
-        let assertion = KeyAssertion(credentialID: credentialID, clientDataJSON: clientDataJSON, authenticatorData: authenticatorData,
-                                     signature: signature)
         guard try await proveSecondFactor(.securityKey(assertion), account: account, door: .secondStep, clientIP: clientIP) else {
             throw PosternError.invalidCredentials
         }

@@ -92,12 +92,8 @@ public struct Portal: Sendable {
             }
             let credential = try await JSONBody.decode(KeyCredentialBody.self, from: request).credential
             do {
-                let (sessionToken, _) = try await accounts.completeSignInWithKey(
-                    pendingToken: token, credentialID: try credential.bytes(credential.credentialID, "rawId"),
-                    clientDataJSON: try credential.bytes(credential.response.clientDataJSON, "response.clientDataJSON"),
-                    authenticatorData: try credential.bytes(credential.response.authenticatorData, "response.authenticatorData"),
-                    signature: try credential.bytes(credential.response.signature, "response.signature"),
-                    clientIP: context.peerAddress)
+                let (sessionToken, _) = try await accounts.completeSignInWithKey(pendingToken: token, assertion: try credential.assertion(),
+                                                                                 clientIP: context.peerAddress)
                 var response = JSONBody.object(.ok, ["redirect": "/security"])
                 for cookie in signedInCookies(sessionToken) + [cookies.clear(cookies.pending)] {
                     response.headers.append(HTTPField(name: .setCookie, value: cookie))

@@ -1,0 +1,17 @@
+import Foundation
+import PosternCore
+
+/// An activity page's cursor, opaque to clients: base64url of "millis:id".
+public enum ActivityCursor {
+    public static func encode(_ cursor: AuditCursor) -> String {
+        Base64URL.encode(Array("\(Int64(cursor.at.timeIntervalSince1970 * 1000)):\(cursor.id)".utf8))
+    }
+
+    public static func decode(_ text: String) -> AuditCursor? {
+        guard text.count <= 200, let bytes = Base64URL.decode(text), let plain = String(validating: bytes, as: UTF8.self),
+              let colon = plain.firstIndex(of: ":"), let millis = Int64(plain[..<colon]) else { return nil }
+        let id = String(plain[plain.index(after: colon)...])
+        guard !id.isEmpty, id.count <= 64 else { return nil }
+        return AuditCursor(at: Date(timeIntervalSince1970: Double(millis) / 1000), id: id)
+    }
+}
