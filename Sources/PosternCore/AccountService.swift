@@ -205,31 +205,42 @@ public struct AccountService: Sendable {
                                clientIP: String? = RequestOrigin.clientIP) async throws -> Bool {
         let now = clock.now
         let name = credentialGuard.name(for: username ?? account?.username ?? "")
-        if let wait = try await credentialGuard.admitAccountPassword(name: name, accountID: account?.id, clientIP: clientIP, now: now) {
-            throw PosternError.throttled(seconds: wait)
+        let attempt: CredentialGuard.PasswordAttempt
+        switch try await credentialGuard.admitAccountPassword(name: name, accountID: account?.id, clientIP: clientIP, now: now) {
+        case .refused(let wait): throw PosternError.throttled(seconds: wait)
+        case .admitted(let admitted): attempt = admitted
         }
         let limit = ProtocolAuthenticator.maximumPasswordBytes
         let matched: Bool
-        if let account, password.utf8.count <= limit {
-            matched = try await hasher.verify(password, against: account.passwordHash)
-        } else {
-            _ = try await hasher.verify(String(password.prefix(limit)), against: hasher.dummyHash)
-            matched = false
+        do {
+            if let account, password.utf8.count <= limit {
+                matched = try await hasher.verify(password, against: account.passwordHash)
+            } else {
+                _ = try await hasher.verify(String(password.prefix(limit)), against: hasher.dummyHash)
+                matched = false
+            }
+        } catch {
+            await credentialGuard.accountPasswordSettled(attempt, now: now)
+            throw error
         }
         // Known-good standing comes with a completed sign-in (`openSession`),
         // not with the password alone while a second factor is still owed.
-        if matched, let account, !account.disabled { return true }
-        let wait = await credentialGuard.accountPasswordFailed(name: name, accountID: account?.id, clientIP: clientIP, now: now)
-        if let account {
-            await recordSignInDenial(account, reason: door == .signIn ? "invalid_credentials" : "invalid_password:\(door.rawValue)", clientIP: clientIP)
+        if matched, let account, !account.disabled {
+            await credentialGuard.accountPasswordSettled(attempt, now: now)
+            return true
         }
+        let wait = credentialGuard.accountPasswordFailed(attempt, accountID: account?.id, clientIP: clientIP, now: now)
+        // Recorded for a name with no account too (without an account), so
+        // both cost the same write.
+        await recordDenial(accountID: account?.id, reason: door == .signIn ? "invalid_credentials" : "invalid_password:\(door.rawValue)",
+                           clientIP: clientIP)
         // Past the free allowance the answer says when to come back.
         if wait > 0 { throw PosternError.throttled(seconds: wait) }
         return false
     }
 
-    func recordSignInDenial(_ account: Account, reason: String, clientIP: String?, notices: [Notice] = []) async {
-        var event = AuditEvent(accountID: account.id, kind: .signIn, result: "deny", reason: reason, clientIP: clientIP, at: clock.now)
+    func recordDenial(accountID: String?, reason: String, clientIP: String?, notices: [Notice] = []) async {
+        var event = AuditEvent(accountID: accountID, kind: .signIn, result: "deny", reason: reason, clientIP: clientIP, at: clock.now)
         event.notices = notices
         try? await store.recordLogins(lastUses: [], events: [event])
     }
@@ -379,10 +390,11 @@ public struct AccountService: Sendable {
 
     /// Proves presence again: the password, and with MFA on a code (or a
     /// recovery code), both through the guard.
-    public func reauthenticate(session: Session, account: Account, password: String, otp: String?, recoveryCode: String? = nil) async throws {
+    public func reauthenticate(session: Session, account: Account, password: String, otp: String?, recoveryCode: String? = nil,
+                               key: KeyAssertion? = nil) async throws {
         guard try await verifyAccountPassword(password, account: account, door: .reauthentication) else { throw PosternError.invalidCredentials }
         if account.mfaEnabled {
-            guard let proof = SecondFactorProof(otp: otp, recoveryCode: recoveryCode),
+            guard let proof = SecondFactorProof(otp: otp, recoveryCode: recoveryCode, key: key),
                   try await proveSecondFactor(proof, account: account, door: .reauthentication, clientIP: RequestOrigin.clientIP)
             else { throw PosternError.invalidCode }
         }
@@ -422,18 +434,27 @@ public struct AccountService: Sendable {
 
     /// The enrolment waiting for confirmation, to show its QR code again.
     public func pendingTOTP(account: Account) async throws -> TOTPEnrolment? {
-        guard let factor = try await store.totpFactor(accountID: account.id), factor.confirmedAt == nil else { return nil }
+        guard let factor = try await store.totpFactor(accountID: account.id), factor.confirmedAt == nil,
+              clock.now.timeIntervalSince(factor.createdAt) <= policy.reauthenticationWindow else { return nil }
         let secret = try keys.open(factor.sealedSecret, accountID: account.id)
         return TOTPEnrolment(secretBase32: Base32.encode(secret),
                              otpauthURI: OTPAuthURI.make(secret: secret, account: account.username, issuer: policy.totpIssuer))
     }
 
+    /// Confirms the pending enrolment with a code from it. A pending
+    /// enrolment lasts as long as the re-authentication window that started
+    /// it, and its codes count toward the account's second-factor limit, so
+    /// a half-finished setup cannot be guessed into use.
     public func confirmTOTP(account: Account, code: String) async throws {
         guard let factor = try await store.totpFactor(accountID: account.id) else { throw PosternError.totpNotPending }
         guard factor.confirmedAt == nil else { throw PosternError.totpAlreadyEnabled }
-        let secret = try keys.open(factor.sealedSecret, accountID: account.id)
         let now = clock.now
+        guard now.timeIntervalSince(factor.createdAt) <= policy.reauthenticationWindow else { throw PosternError.totpNotPending }
+        let secret = try keys.open(factor.sealedSecret, accountID: account.id)
+        let attempts = try await credentialGuard.reserveSecondFactor(accountID: account.id, now: now)
+        guard attempts <= credentialGuard.policy.secondFactorFailuresPerHour else { throw PosternError.secondFactorLocked }
         guard let step = totp.matchingStep(code: code, key: secret, at: now, after: nil) else { throw PosternError.invalidCode }
+        await credentialGuard.secondFactorSucceeded(accountID: account.id, now: now)
         guard try await store.confirmTOTP(accountID: account.id, step: step, at: now,
                                           audit: changeEvent(.totpEnabled, account, .totpEnabled))
         else { throw PosternError.totpNotPending }

@@ -129,12 +129,14 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         } else {
             addressText = trimmed[...]
         }
-        guard let canonical = ClientAddress.canonical(String(addressText)) else { return nil }
+        // Parsed as written (not through `canonical`, which turns a mapped
+        // address into IPv4): the prefix length belongs to the written family.
+        let written = addressText.trimmingCharacters(in: .whitespaces).lowercased()
         var bytes: [UInt8]
-        if ClientAddress.isIPv4(canonical) {
-            bytes = canonical.split(separator: ".").map { UInt8($0)! }
+        if ClientAddress.isIPv4(written) {
+            bytes = written.split(separator: ".").map { UInt8($0)! }
         } else {
-            guard let groups = ClientAddress.ipv6Groups(canonical) else { return nil }
+            guard ClientAddress.isIPv6(written), let groups = ClientAddress.ipv6Groups(written) else { return nil }
             bytes = groups.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
         }
         var length = prefix ?? bytes.count * 8

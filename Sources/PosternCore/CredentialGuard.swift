@@ -71,45 +71,87 @@ public struct CredentialGuard: Sendable {
 
     // MARK: - Account passwords
 
-    /// Asked before an account password is checked. Nil: go ahead. Otherwise
-    /// the attempt is refused without the hash, for a name that exists or not
-    /// alike, and the value is when to try again: the source or name is being
-    /// paced, or the name is over its hourly cap (counted by every instance)
-    /// and this source never signed in to the account with its password.
-    public func admitAccountPassword(name: String, accountID: String?, clientIP: String?, now: Date) async throws -> TimeInterval? {
-        if let accountID, throttle.isKnownGood(accountID: accountID, clientIP: clientIP, now: now) { return nil }
-        var wait = throttle.admit(name: name, accountID: accountID, clientIP: clientIP, now: now)
-        if wait == nil {
-            let failures = max(throttle.nameFailures(name, now: now),
-                               try await store.failures(key: GuardKey.accountPassword(name: name).storeKey, window: 3600, now: now))
-            if failures >= policy.accountFailuresPerHour { wait = policy.maximumDelay }
-        }
-        guard let refused = wait else { return nil }
-        // Another instance may have seen this source sign in. A name with no
-        // account asks too (about an id no account has), so both take as long.
-        if let clientIP, try await store.succeeded(accountID: accountID ?? "-", clientIP: clientIP,
-                                                   since: now.addingTimeInterval(-policy.knownGoodFor)), let accountID {
-            throttle.recordSuccess(accountID: accountID, clientIP: clientIP, now: now)
-            return nil
-        }
-        return refused
+    /// An account-password attempt the guard let through: counted already,
+    /// to be settled with `accountPasswordFailed` or `accountPasswordSettled`.
+    public struct PasswordAttempt: Sendable {
+        let reservation: LoginThrottle.Reservation
+        let name: String
+        let countedInStore: Bool
     }
 
-    /// Reports a wrong account password (or an unknown name): counts it for
-    /// the source and the name, here and in the store, and returns how long
-    /// the answer should wait.
-    public func accountPasswordFailed(name: String, accountID: String?, clientIP: String?, now: Date) async -> TimeInterval {
-        let known = accountID.map { throttle.isKnownGood(accountID: $0, clientIP: clientIP, now: now) } ?? false
-        let wait = throttle.recordFailure(name: name, accountID: accountID, clientIP: clientIP, countsForName: true, now: now)
-        if !known {
-            _ = try? await store.addFailure(key: GuardKey.accountPassword(name: name).storeKey, window: 3600, now: now)
-        }
-        return wait
+    public enum PasswordAdmission: Sendable {
+        case admitted(PasswordAttempt)
+        /// Refused without the hash; try again after this many seconds.
+        case refused(TimeInterval)
     }
 
-    /// Reports an account-password success (a protocol login with it, or a
-    /// portal or API sign-in): the source becomes known-good for the account.
-    /// An app password's success earns nothing here.
+    /// Asked before an account password is checked. The attempt is counted
+    /// at once — for the source and the name here, and for the name in the
+    /// store — so parallel attempts cannot slip past a free allowance or the
+    /// hourly cap. It is refused, without the hash and for a name that exists
+    /// or not alike, while the source or name is being paced, or when the
+    /// name is over its hourly cap (counted by every instance) and this
+    /// source never signed in to the account with its password.
+    public func admitAccountPassword(name: String, accountID: String?, clientIP: String?, now: Date) async throws -> PasswordAdmission {
+        var reserved = throttle.reserve(name: name, accountID: accountID, clientIP: clientIP, now: now)
+        if case .failure = reserved, try await trustedElsewhere(accountID: accountID, clientIP: clientIP, now: now) {
+            reserved = throttle.reserve(name: name, accountID: accountID, clientIP: clientIP, now: now)
+        }
+        let reservation: LoginThrottle.Reservation
+        switch reserved {
+        case .failure(let refusal): return .refused(refusal.wait)
+        case .success(let admitted): reservation = admitted
+        }
+        // A known-good source's failures never count for the name.
+        if reservation.knownGood { return .admitted(PasswordAttempt(reservation: reservation, name: name, countedInStore: false)) }
+        let key = GuardKey.accountPassword(name: name).storeKey
+        let count: Int
+        do {
+            count = try await store.addFailure(key: key, window: 3600, now: now)
+        } catch {
+            throttle.release(reservation)
+            throw error
+        }
+        if count <= policy.accountFailuresPerHour {
+            return .admitted(PasswordAttempt(reservation: reservation, name: name, countedInStore: true))
+        }
+        try? await store.removeFailure(key: key, window: 3600, now: now)
+        if try await trustedElsewhere(accountID: accountID, clientIP: clientIP, now: now) {
+            return .admitted(PasswordAttempt(reservation: reservation, name: name, countedInStore: false))
+        }
+        throttle.release(reservation)
+        return .refused(policy.maximumDelay)
+    }
+
+    /// Whether another instance saw this source sign in to the account with
+    /// its password, and it has not lost that standing here; if so it is
+    /// remembered as known-good. A name with no account asks too (about an
+    /// id no account has), so both take as long.
+    private func trustedElsewhere(accountID: String?, clientIP: String?, now: Date) async throws -> Bool {
+        guard let clientIP else { return false }
+        let succeeded = try await store.succeeded(accountID: accountID ?? "-", clientIP: clientIP, since: now.addingTimeInterval(-policy.knownGoodFor))
+        guard succeeded, let accountID, throttle.mayTrust(accountID: accountID, clientIP: clientIP, now: now) else { return false }
+        throttle.recordSuccess(accountID: accountID, clientIP: clientIP, now: now)
+        return true
+    }
+
+    /// Settles an attempt as a wrong password (or an unknown name) and
+    /// returns how long the answer should wait.
+    public func accountPasswordFailed(_ attempt: PasswordAttempt, accountID: String?, clientIP: String?, now: Date) -> TimeInterval {
+        throttle.fail(attempt.reservation, accountID: accountID, clientIP: clientIP, now: now)
+    }
+
+    /// Settles an attempt that was no wrong password: what it counted is taken back.
+    public func accountPasswordSettled(_ attempt: PasswordAttempt, now: Date) async {
+        throttle.release(attempt.reservation)
+        if attempt.countedInStore {
+            try? await store.removeFailure(key: GuardKey.accountPassword(name: attempt.name).storeKey, window: 3600, now: now)
+        }
+    }
+
+    /// Remembers an account-password success (a protocol login with it, or a
+    /// completed portal or API sign-in): the source becomes known-good for the
+    /// account. An app password's success earns nothing here.
     public func accountPasswordSucceeded(accountID: String, clientIP: String?, now: Date) {
         throttle.recordSuccess(accountID: accountID, clientIP: clientIP, now: now)
     }
@@ -119,7 +161,7 @@ public struct CredentialGuard: Sendable {
     /// Asked before work that only a source's pacing limits (sign-up's "name
     /// taken"). Nil: go ahead; otherwise when to try again.
     public func admitSource(clientIP: String?, now: Date) -> TimeInterval? {
-        throttle.admit(name: nil, accountID: nil, clientIP: clientIP, now: now)
+        throttle.sourceWait(clientIP: clientIP, now: now)
     }
 
     /// Counts a failure against the source alone; returns the wait.

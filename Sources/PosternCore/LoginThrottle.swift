@@ -19,6 +19,9 @@ public struct ThrottlePolicy: Sendable, Equatable {
     /// Failures across all sources per minute above which every failure waits
     /// at least `baseDelay` (a spraying wave).
     public var globalFailuresPerMinute = 600
+    /// Wrong passwords a known-good source may make on its own account in an
+    /// hour before it loses its standing there.
+    public var knownGoodFailures = 10
     /// Wrong second factors per account per hour, at every door and on every
     /// instance together, after which authenticator codes are refused.
     public var secondFactorFailuresPerHour = 10
@@ -54,6 +57,9 @@ public final class LoginThrottle: Sendable {
         var notBefore: [String: Date] = [:]
         /// Last account-password success per "accountID|bucket".
         var knownGood: [String: Date] = [:]
+        /// Failures of a known-good source on its own account, per
+        /// "accountID|bucket"; past `knownGoodFailures` it loses its standing.
+        var knownGoodMisses: [String: [Date]] = [:]
         var global: [Date] = []
         /// When a stale credential was last recorded, per "app|ip".
         var staleSeen: [String: Date] = [:]
@@ -67,21 +73,90 @@ public final class LoginThrottle: Sendable {
         self.maximumKeys = maximumKeys
     }
 
-    /// Whether an attempt may run now. Nil: it may, and if the source or name
-    /// is being paced, its next slot is taken, so parallel attempts cannot all
-    /// pass. Otherwise: how long until the next slot. A source known-good for
-    /// `accountID` is never paced for that account.
-    public func admit(name: String?, accountID: String?, clientIP: String?, now: Date) -> TimeInterval? {
+    /// What an admitted attempt counted, to be settled by `fail` or `release`.
+    public struct Reservation: Sendable {
+        let keys: [Paced]
+        let at: Date
+        /// The source was known-good for the account: the name was left out.
+        public let knownGood: Bool
+    }
+
+    /// Admits an attempt and counts it at once, before any work is done, so
+    /// parallel attempts cannot all pass inside a free allowance; or refuses
+    /// it with how long until the next slot. Past its allowance a source or
+    /// name gets one attempt per delay. A source known-good for `accountID`
+    /// is left out of the name's count and pacing, never out of its own.
+    /// Every reservation is settled: `fail` for a wrong password, `release`
+    /// for anything else.
+    public func reserve(name: String?, accountID: String?, clientIP: String?, now: Date) -> Result<Reservation, Refusal> {
         state.withLock { state in
-            if let accountID, isKnownGood(&state, accountID: accountID, clientIP: clientIP, now: now) { return nil }
-            let keys = paced(name: name, clientIP: clientIP)
+            trim(&state, now: now)
+            let known = accountID.map { isKnownGood(&state, accountID: $0, clientIP: clientIP, now: now) } ?? false
+            let keys = paced(name: known ? nil : name, clientIP: clientIP)
             let wait = keys.reduce(0) { max($0, (state.notBefore[$1.key] ?? .distantPast).timeIntervalSince(now)) }
-            if wait > 0 { return wait }
-            for (key, allowance, window) in keys {
-                let excess = count(&state, key, within: window, now: now) - allowance
-                if excess > 0 { state.notBefore[key] = now.addingTimeInterval(delay(excess)) }
+            if wait > 0 { return .failure(Refusal(wait: wait)) }
+            for paced in keys {
+                append(&state, paced.key, now)
+                let excess = count(&state, paced.key, within: paced.window, now: now) - paced.allowance
+                if excess > 0 { state.notBefore[paced.key] = max(state.notBefore[paced.key] ?? .distantPast, now.addingTimeInterval(delay(excess))) }
             }
-            return nil
+            return .success(Reservation(keys: keys, at: now, knownGood: known))
+        }
+    }
+
+    /// Why `reserve` refused: how long until the next slot.
+    public struct Refusal: Error, Sendable {
+        public let wait: TimeInterval
+    }
+
+    /// Settles a reservation as a failure and returns how long the answer
+    /// should wait. A known-good source that keeps failing on its own account
+    /// loses its standing there.
+    public func fail(_ reservation: Reservation, accountID: String?, clientIP: String?, now: Date) -> TimeInterval {
+        state.withLock { state in
+            state.global.append(now)
+            state.global.removeAll { now.timeIntervalSince($0) > 60 }
+            let worst = reservation.keys.reduce(0) { max($0, count(&state, $1.key, within: $1.window, now: now) - $1.allowance) }
+            if reservation.knownGood, let accountID, let bucket = clientIP.flatMap({ ClientAddress.buckets($0).first }) {
+                let key = accountID + "|" + bucket
+                var misses = state.knownGoodMisses[key, default: []].filter { now.timeIntervalSince($0) <= 3600 }
+                misses.append(now)
+                state.knownGoodMisses[key] = misses
+                if misses.count >= policy.knownGoodFailures { state.knownGood[key] = nil }
+            }
+            var wait = worst > 0 ? delay(worst) : 0
+            if state.global.count > policy.globalFailuresPerMinute { wait = max(wait, policy.baseDelay) }
+            return wait
+        }
+    }
+
+    /// Settles a reservation that was no failure (a right password): what it
+    /// counted is taken back.
+    public func release(_ reservation: Reservation) {
+        state.withLock { state in
+            for key in reservation.keys.map(\.key) {
+                guard var times = state.failures[key], let index = times.lastIndex(of: reservation.at) else { continue }
+                times.remove(at: index)
+                state.failures[key] = times
+            }
+        }
+    }
+
+    /// Whether a source that another instance saw sign in may be trusted
+    /// here: not when it lost its standing on this account by failing.
+    public func mayTrust(accountID: String, clientIP: String?, now: Date) -> Bool {
+        guard let bucket = clientIP.flatMap({ ClientAddress.buckets($0).first }) else { return false }
+        return state.withLock { state in
+            (state.knownGoodMisses[accountID + "|" + bucket]?.filter { now.timeIntervalSince($0) <= 3600 }.count ?? 0) < policy.knownGoodFailures
+        }
+    }
+
+    /// Whether an attempt may run now, for work only a source's pacing limits
+    /// (nothing is counted). Nil: it may; otherwise how long until it may.
+    public func sourceWait(clientIP: String?, now: Date) -> TimeInterval? {
+        state.withLock { state in
+            let wait = paced(name: nil, clientIP: clientIP).reduce(0) { max($0, (state.notBefore[$1.key] ?? .distantPast).timeIntervalSince(now)) }
+            return wait > 0 ? wait : nil
         }
     }
 
@@ -95,13 +170,12 @@ public final class LoginThrottle: Sendable {
             state.global.removeAll { now.timeIntervalSince($0) > 60 }
             let known = accountID.map { isKnownGood(&state, accountID: $0, clientIP: clientIP, now: now) } ?? false
             var worst = 0
-            for (key, allowance, window) in paced(name: countsForName && !known ? name : nil, clientIP: clientIP) {
-                append(&state, key, now)
-                let excess = count(&state, key, within: window, now: now) - allowance
+            for paced in paced(name: countsForName && !known ? name : nil, clientIP: clientIP) {
+                append(&state, paced.key, now)
+                let excess = count(&state, paced.key, within: paced.window, now: now) - paced.allowance
                 guard excess > 0 else { continue }
                 worst = max(worst, excess)
-                let until = now.addingTimeInterval(delay(excess))
-                state.notBefore[key] = max(state.notBefore[key] ?? .distantPast, until)
+                state.notBefore[paced.key] = max(state.notBefore[paced.key] ?? .distantPast, now.addingTimeInterval(delay(excess)))
             }
             var wait = worst > 0 ? delay(worst) : 0
             if state.global.count > policy.globalFailuresPerMinute { wait = max(wait, policy.baseDelay) }
@@ -109,12 +183,14 @@ public final class LoginThrottle: Sendable {
         }
     }
 
-    /// Remembers an account-password success: this source is known-good for the account.
+    /// Remembers an account-password success: this source is known-good for
+    /// the account (and its misses there are forgiven).
     public func recordSuccess(accountID: String, clientIP: String?, now: Date) {
         guard let bucket = clientIP.flatMap({ ClientAddress.buckets($0).first }) else { return }
         state.withLock { state in
             trim(&state, now: now)
             state.knownGood[accountID + "|" + bucket] = now
+            state.knownGoodMisses[accountID + "|" + bucket] = nil
         }
     }
 
@@ -147,11 +223,17 @@ public final class LoginThrottle: Sendable {
     /// the most specific source bucket gets the allowance, wider ones 8 times
     /// as much (several hosts may share them); a name gets 4 times as much
     /// over an hour.
-    private func paced(name: String?, clientIP: String?) -> [(key: String, allowance: Int, window: TimeInterval)] {
+    struct Paced: Sendable {
+        let key: String
+        let allowance: Int
+        let window: TimeInterval
+    }
+
+    private func paced(name: String?, clientIP: String?) -> [Paced] {
         var keys = (clientIP.map(ClientAddress.buckets) ?? []).enumerated().map { index, bucket in
-            (key: bucket, allowance: policy.freeFailures * (index == 0 ? 1 : 8), window: policy.sourceWindow)
+            Paced(key: bucket, allowance: policy.freeFailures * (index == 0 ? 1 : 8), window: policy.sourceWindow)
         }
-        if let name { keys.append((key: "name:" + name, allowance: policy.freeFailures * 4, window: 3600)) }
+        if let name { keys.append(Paced(key: "name:" + name, allowance: policy.freeFailures * 4, window: 3600)) }
         return keys
     }
 
@@ -180,11 +262,16 @@ public final class LoginThrottle: Sendable {
         state.failures[key]?.reduce(0) { $0 + (now.timeIntervalSince($1) <= window ? 1 : 0) } ?? 0
     }
 
-    /// Keeps memory bounded under a flood of distinct sources: forgets what
-    /// has expired first, then source buckets, but never a name's count, so a
-    /// flood of new addresses cannot wipe the cap of the account it sprays.
+    /// Keeps memory bounded under a flood of distinct sources and names:
+    /// forgets what has expired first, then source buckets, then names with a
+    /// single failure, but never a name that is being guessed, so a flood of
+    /// new addresses cannot wipe the count of the account it sprays. (The
+    /// hourly cap itself is counted in the store and survives all of this.)
     private func trim(_ state: inout State, now: Date) {
         if state.notBefore.count > maximumKeys { state.notBefore = state.notBefore.filter { $0.value > now } }
+        if state.knownGoodMisses.count > maximumKeys {
+            state.knownGoodMisses = state.knownGoodMisses.filter { ($0.value.last.map { now.timeIntervalSince($0) <= 3600 }) ?? false }
+        }
         guard state.failures.count > maximumKeys || state.knownGood.count > maximumKeys || state.staleSeen.count > maximumKeys else { return }
         state.failures = state.failures.filter { key, times in
             guard let newest = times.last else { return false }
@@ -192,6 +279,9 @@ public final class LoginThrottle: Sendable {
         }
         if state.failures.count > maximumKeys {
             state.failures = state.failures.filter { $0.key.hasPrefix("name:") }
+        }
+        if state.failures.count > maximumKeys {
+            state.failures = state.failures.filter { $0.value.count > 1 }
         }
         if state.knownGood.count > maximumKeys {
             state.knownGood = state.knownGood.filter { now.timeIntervalSince($0.value) <= policy.knownGoodFor }

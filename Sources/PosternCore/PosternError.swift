@@ -109,4 +109,7 @@ public enum StoreError: Error, Equatable, Sendable {
     case conflict(String)
     /// The database could not be reached or failed; retrying may succeed.
     case unavailable(String)
+    /// The database refused the data itself (a byte it cannot store, a
+    /// number out of range): retrying will not help, and the database is fine.
+    case rejected(String)
 }

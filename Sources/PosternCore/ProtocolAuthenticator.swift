@@ -78,9 +78,9 @@ public struct ProtocolAuthenticator: Sendable {
     public func evaluate(_ request: ProtocolLoginRequest) async -> (outcome: ProtocolLoginOutcome, delay: TimeInterval) {
         let now = clock.now
         let facts: LoginFacts
-        let refusedFor: TimeInterval
+        let gate: Gate
         do {
-            (facts, refusedFor) = try await gatherFacts(request, now: now)
+            (facts, gate) = try await gatherFacts(request, now: now)
         } catch {
             return (.temporaryFailure, 0)
         }
@@ -88,19 +88,24 @@ public struct ProtocolAuthenticator: Sendable {
         let ip = request.clientIP
         var delay: TimeInterval = 0
         var recordIt = true
+        // The guard counted an account-password attempt before it was checked:
+        // a wrong password (or unknown name) keeps that count, anything else
+        // gives it back.
+        if case .admitted(let attempt) = gate {
+            if decision == .deny(.wrongPassword) || decision == .deny(.unknownUser) {
+                delay = credentialGuard.accountPasswordFailed(attempt, accountID: facts.account?.id, clientIP: ip, now: now)
+            } else {
+                await credentialGuard.accountPasswordSettled(attempt, now: now)
+            }
+        }
         switch decision {
         case .allow(let accountID, _, .accountPassword):
             credentialGuard.accountPasswordSucceeded(accountID: accountID, clientIP: ip, now: now)
-        case .allow:
-            break  // an app password earns no standing for account-password attempts
-        case .deny(.wrongPassword), .deny(.unknownUser):
-            // Counted under the name, whether or not it exists; the cap holds
-            // across instances because the count lives in the database.
-            delay = await credentialGuard.accountPasswordFailed(name: credentialGuard.name(for: request.username), accountID: facts.account?.id,
-                                                                clientIP: ip, now: now)
+        case .allow, .deny(.wrongPassword), .deny(.unknownUser):
+            break  // an app password earns no standing for account-password attempts; failures are settled above
         case .deny(.throttled):
             // Refused before any work; the refusal itself waits out the pace.
-            delay = refusedFor
+            if case .refused(let wait) = gate { delay = wait }
         case .deny(.accountDisabled):
             delay = credentialGuard.sourceFailed(clientIP: ip, now: now)
         case .deny(.appPasswordRevoked), .deny(.appPasswordExpired):
@@ -122,9 +127,16 @@ public struct ProtocolAuthenticator: Sendable {
         return !account.disabled
     }
 
-    /// The facts of a login, and — when the guard refused the account-password
-    /// check — how long until the source or name may try again.
-    private func gatherFacts(_ request: ProtocolLoginRequest, now: Date) async throws -> (LoginFacts, TimeInterval) {
+    /// What the guard said about the account-password check, if it was asked.
+    enum Gate {
+        case notAsked
+        case admitted(CredentialGuard.PasswordAttempt)
+        case refused(TimeInterval)
+    }
+
+    /// The facts of a login, and what the guard said about checking the
+    /// account password.
+    private func gatherFacts(_ request: ProtocolLoginRequest, now: Date) async throws -> (LoginFacts, Gate) {
         let canonical = Username.canonical(request.username)
         let tooLong = request.password.utf8.count > Self.maximumPasswordBytes
         let normalised = tooLong ? nil : AppPasswordFormat.normalise(request.password)
@@ -139,7 +151,7 @@ public struct ProtocolAuthenticator: Sendable {
         if let canonical, let normalised, let id = accountIDs.id(for: canonical) {
             let digest = AppPasswordFormat.digest(normalised: normalised, accountID: id, keys: keys)
             if let (record, account) = try await store.appPasswordWithAccount(digest: digest), account.id == id {
-                return (facts(account, record, matched: false), 0)
+                return (facts(account, record, matched: false), .notAsked)
             }
             lookedUp = digest
         }
@@ -158,22 +170,32 @@ public struct ProtocolAuthenticator: Sendable {
         }
 
         var matched = false
-        var refusedFor: TimeInterval = 0
-        if appPassword == nil, !tooLong {
+        var gate = Gate.notAsked
+        if appPassword == nil {
             // The guard first: a paced source or a name over its cap is
             // refused before any hash, for names that exist and don't alike.
-            if let wait = try await credentialGuard.admitAccountPassword(name: credentialGuard.name(for: request.username), accountID: account?.id,
-                                                                         clientIP: request.clientIP, now: now) {
-                refusedFor = wait
-            } else if let account {
-                matched = try await accountPasswordMatches(request.password, account: account, now: now)
-            } else {
-                _ = try await hasher.verify(request.password, against: hasher.dummyHash)
+            // An overlong password is asked about too, but never hashed.
+            gate = switch try await credentialGuard.admitAccountPassword(name: credentialGuard.name(for: request.username),
+                                                                         accountID: account?.id, clientIP: request.clientIP, now: now) {
+            case .admitted(let attempt): .admitted(attempt)
+            case .refused(let wait): .refused(wait)
+            }
+            if case .admitted(let attempt) = gate, !tooLong {
+                do {
+                    if let account {
+                        matched = try await accountPasswordMatches(request.password, account: account, now: now)
+                    } else {
+                        _ = try await hasher.verify(request.password, against: hasher.dummyHash)
+                    }
+                } catch {
+                    await credentialGuard.accountPasswordSettled(attempt, now: now)
+                    throw error
+                }
             }
         }
         var gathered = facts(account, appPassword, matched: matched)
-        gathered.accountPasswordBlocked = refusedFor > 0
-        return (gathered, refusedFor)
+        if case .refused = gate { gathered.accountPasswordBlocked = true }
+        return (gathered, gate)
     }
 
     private func accountPasswordMatches(_ password: String, account: Account, now: Date) async throws -> Bool {

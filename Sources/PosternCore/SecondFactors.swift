@@ -102,16 +102,21 @@ extension AccountService {
         try await store.securityKeys(accountID: account.id)
     }
 
-    /// Removes a key. Removing the last second factor needs a recent sign-in.
+    /// Removes a key. Removing the last second factor needs a recent
+    /// sign-in; without one the store decides "not the last" in the same
+    /// transaction as the removal, so two concurrent removals cannot take
+    /// the last two keys.
     public func removeSecurityKey(account: Account, session: Session, credentialID: Data) async throws {
-        let keys = try await store.securityKeys(accountID: account.id)
-        let hasTOTP = try await store.totpFactor(accountID: account.id)?.confirmedAt != nil
-        if keys.count == 1, keys.first?.credentialID == credentialID, !hasTOTP, needsReauthentication(session) {
-            throw PosternError.reauthenticationRequired
+        let audit = changeEvent(.securityKeyRemoved, account, .securityKeyRemoved)
+        if !needsReauthentication(session) {
+            guard try await store.removeSecurityKey(credentialID: credentialID, accountID: account.id, audit: audit) else { throw PosternError.notFound }
+            return
         }
-        guard try await store.removeSecurityKey(credentialID: credentialID, accountID: account.id,
-                                                audit: changeEvent(.securityKeyRemoved, account, .securityKeyRemoved))
-        else { throw PosternError.notFound }
+        switch try await store.removeSecurityKeyUnlessLast(credentialID: credentialID, accountID: account.id, audit: audit) {
+        case .removed: return
+        case .notFound: throw PosternError.notFound
+        case .lastFactor: throw PosternError.reauthenticationRequired
+        }
     }
 
     /// Request options for signing in with one of the account's keys, or nil
@@ -251,7 +256,7 @@ extension AccountService {
         let limits = credentialGuard.policy
         let attempts = try await credentialGuard.reserveSecondFactor(accountID: account.id, now: now)
         if case .totp = proof, attempts > limits.secondFactorFailuresPerHour {
-            await recordSignInDenial(account, reason: "second_factor_locked:\(door.rawValue)", clientIP: clientIP)
+            await recordDenial(accountID: account.id, reason: "second_factor_locked:\(door.rawValue)", clientIP: clientIP)
             throw PosternError.secondFactorLocked
         }
         let passed: Bool
@@ -281,7 +286,7 @@ extension AccountService {
                 notices = [notice]
             }
         }
-        await recordSignInDenial(account, reason: "invalid_second_factor:\(door.rawValue)", clientIP: clientIP, notices: notices)
+        await recordDenial(accountID: account.id, reason: "invalid_second_factor:\(door.rawValue)", clientIP: clientIP, notices: notices)
         return false
     }
 }

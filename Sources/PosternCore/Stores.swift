@@ -87,11 +87,24 @@ public protocol SecurityKeyStore: Sendable {
     func useSecurityKey(credentialID: Data, accountID: String, signCount: UInt32, at: Date) async throws -> Bool
     /// Removes one. Returns false when it is not the account's.
     func removeSecurityKey(credentialID: Data, accountID: String, audit: AuditEvent) async throws -> Bool
+    /// Removes one, but only while the account keeps a second factor after
+    /// it (another key, or a confirmed authenticator app), decided in one
+    /// transaction: of two concurrent removals of an account's last two keys,
+    /// one is refused.
+    func removeSecurityKeyUnlessLast(credentialID: Data, accountID: String, audit: AuditEvent) async throws -> SecurityKeyRemoval
     /// Keeps a challenge until `takeChallenge` consumes it.
     func saveChallenge(_ challenge: Challenge) async throws
     /// Deletes and returns the challenge if it is the account's, of this
     /// purpose, and not expired, atomically: a challenge answers once.
     func takeChallenge(id: String, accountID: String, purpose: Challenge.Purpose, now: Date) async throws -> Challenge?
+}
+
+public enum SecurityKeyRemoval: Sendable, Equatable {
+    case removed
+    /// No such key of the account.
+    case notFound
+    /// It is the account's last second factor; nothing was removed.
+    case lastFactor
 }
 
 public protocol RecoveryCodeStore: Sendable {

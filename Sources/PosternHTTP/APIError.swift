@@ -72,6 +72,8 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch StoreError.unavailable(let detail) {
             context.logger.error("store unavailable", metadata: ["path": "\(request.uri.path)", "detail": "\(detail)"])
             return try APIError.unavailable.response(from: request, context: context)
+        } catch StoreError.rejected {
+            return try APIError(.badRequest, "invalid_request", "The request holds a value that cannot be stored.").response(from: request, context: context)
         } catch StoreError.conflict(let what) {
             return try APIError(.conflict, "conflict", "That conflicts with existing data (\(what)).").response(from: request, context: context)
         } catch let error as HTTPResponseError {

@@ -11,7 +11,11 @@ public enum ActivityCursor {
         guard text.count <= 200, let bytes = Base64URL.decode(text), let plain = String(validating: bytes, as: UTF8.self),
               let colon = plain.firstIndex(of: ":"), let millis = Int64(plain[..<colon]) else { return nil }
         let id = String(plain[plain.index(after: colon)...])
-        guard !id.isEmpty, id.count <= 64 else { return nil }
+        // Times between 1970 and 9999, ids of the identifier alphabet only:
+        // anything else is no cursor this server made.
+        guard (0...253_402_300_799_999).contains(millis), !id.isEmpty, id.utf8.count <= 64,
+              id.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0)
+                  || (0x61...0x7A).contains($0) }) else { return nil }
         return AuditCursor(at: Date(timeIntervalSince1970: Double(millis) / 1000), id: id)
     }
 }

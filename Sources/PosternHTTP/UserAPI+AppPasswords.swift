@@ -19,11 +19,13 @@ extension UserAPI {
                                                           createdAt: issued.record.createdAt, expiresAt: issued.record.expiresAt))
         }
         signedIn.delete("app-passwords/:id") { _, context in
+            try requireRecentProof(context)
             let id = try context.parameters.require("id")
             try await accounts.revokeAppPassword(account: context.account, id: id)
             return Self.noContent
         }
         signedIn.delete("app-passwords") { _, context in
+            try requireRecentProof(context)
             try await accounts.revokeAllAppPasswords(account: context.account)
             return Self.noContent
         }

@@ -118,6 +118,7 @@ extension UserAPI {
         let password: String
         let otp: String?
         let recoveryCode: String?
+        let credential: PublicKeyCredentialJSON?
     }
     struct ResetCompletion: Decodable {
         let token: String

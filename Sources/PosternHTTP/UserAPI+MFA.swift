@@ -10,6 +10,7 @@ extension UserAPI {
             return JSONBody.response(.ok, Enrolment(secret: enrolment.secretBase32, otpauthUri: enrolment.otpauthURI))
         }
         signedIn.post("mfa/totp/confirm") { request, context in
+            try requireRecentProof(context)
             let body = try await JSONBody.decode(Code.self, from: request)
             try await accounts.confirmTOTP(account: context.account, code: body.code)
             return Self.noContent

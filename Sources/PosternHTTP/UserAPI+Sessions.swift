@@ -36,8 +36,14 @@ extension UserAPI {
         signedIn.post("sessions/current/reauthenticate") { request, context in
             let body = try await JSONBody.decode(Reauthentication.self, from: request)
             try await accounts.reauthenticate(session: context.session, account: context.account, password: body.password,
-                                              otp: body.otp, recoveryCode: body.recoveryCode)
+                                              otp: body.otp, recoveryCode: body.recoveryCode, key: try body.credential?.assertion())
             return Self.noContent
+        }
+        signedIn.post("sessions/current/reauthenticate/webauthn") { _, context in
+            guard let options = try await accounts.beginKeyAssertion(account: context.account) else {
+                throw APIError(.notFound, "no_security_key", "The account has no security key.")
+            }
+            return JSONBody.object(.ok, options)
         }
         signedIn.get("account") { _, context in
             JSONBody.response(.ok, AccountInfo(username: context.account.username, mfaEnabled: context.account.mfaEnabled,

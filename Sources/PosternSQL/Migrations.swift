@@ -182,6 +182,11 @@ public enum Migrations {
 
 extension Date {
     /// Milliseconds since 1970: how every time is stored.
-    var millis: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+    /// Milliseconds since 1970, clamped to what Int64 holds (a date from
+    /// outside, such as a cursor, can be anything).
+    var millis: Int64 {
+        let value = (timeIntervalSince1970 * 1000).rounded()
+        return Int64(exactly: value) ?? (value > 0 ? Int64.max : Int64.min)
+    }
     init(millis: Int64) { self.init(timeIntervalSince1970: Double(millis) / 1000) }
 }

@@ -199,6 +199,12 @@ public final class PostgresExecutor: SQLExecutor {
             if psql.serverInfo?[.sqlState] == "23505" {
                 return StoreError.conflict(conflictName(psql.serverInfo?[.detail] ?? ""))
             }
+            // Class 22, data exception (a NUL byte in text, a value out of
+            // range): the request's fault, not the database's, so it must not
+            // count as an outage and renew the pool.
+            if psql.serverInfo?[.sqlState]?.hasPrefix("22") == true {
+                return StoreError.rejected(psql.serverInfo?[.message] ?? "data exception")
+            }
             let message = psql.serverInfo?[.message] ?? "\(psql.code)"
             return StoreError.unavailable("postgresql: \(message)")
         }

@@ -51,6 +51,27 @@ extension SQLStore: SecurityKeyStore {
         }
     }
 
+    public func removeSecurityKeyUnlessLast(credentialID: Data, accountID: String, audit: AuditEvent) async throws -> SecurityKeyRemoval {
+        try await executor.write { db in
+            // The account's row lock first, so concurrent removals run one after the other.
+            try await db.raw("UPDATE accounts SET id = id WHERE id = \(bind: accountID)").run()
+            let others = try await db.raw("""
+                SELECT
+                  (SELECT COUNT(*) FROM security_keys WHERE account_id = \(bind: accountID) AND credential_id <> \(bind: credentialID)) AS keys,
+                  (SELECT COUNT(*) FROM totp_factors WHERE account_id = \(bind: accountID) AND confirmed_at IS NOT NULL) AS totp
+                """).first()
+            let remaining = try (others?.decode(column: "keys", as: Int.self) ?? 0) + (others?.decode(column: "totp", as: Int.self) ?? 0)
+            let exists = try await db.raw("""
+                SELECT account_id FROM security_keys WHERE credential_id = \(bind: credentialID) AND account_id = \(bind: accountID)
+                """).first() != nil
+            guard exists else { return .notFound }
+            guard remaining > 0 else { return .lastFactor }
+            try await db.raw("DELETE FROM security_keys WHERE credential_id = \(bind: credentialID) AND account_id = \(bind: accountID)").run()
+            try await Self.insert([audit], db)
+            return .removed
+        }
+    }
+
     public func saveChallenge(_ challenge: Challenge) async throws {
         try await executor.write { db in
             try await db.raw("""

@@ -18,21 +18,56 @@ struct LoginThrottleTests {
         #expect(fail(throttle, "203.0.113.9", at: 16 * 60) == 0, "the source window is 15 minutes")
     }
 
-    @Test("a paced source gets one attempt per delay; admitting one takes the slot, so parallel attempts cannot all pass")
-    func pacing() {
+    func reserve(_ throttle: LoginThrottle, name: String? = nil, account: String? = nil, _ ip: String, at seconds: Double) -> LoginThrottle.Reservation? {
+        try? throttle.reserve(name: name, accountID: account, clientIP: ip, now: t0.addingTimeInterval(seconds)).get()
+    }
+
+    @Test("attempts are counted when admitted: parallel ones cannot all pass a free allowance; past it, one per delay")
+    func pacing() throws {
         let throttle = LoginThrottle()
-        for i in 0..<5 { _ = fail(throttle, "203.0.113.9", at: Double(i) * 0.01) }
-        #expect(throttle.admit(name: nil, accountID: nil, clientIP: "203.0.113.9", now: t0.addingTimeInterval(1)) == nil, "within the allowance")
-        #expect(fail(throttle, "203.0.113.9", at: 1) == 0.25)
-        let wait = throttle.admit(name: nil, accountID: nil, clientIP: "203.0.113.9", now: t0.addingTimeInterval(1.1))
-        #expect(wait.map { abs($0 - 0.15) < 0.001 } == true, "refused inside the delay, told how long is left")
-        #expect(throttle.admit(name: nil, accountID: nil, clientIP: "203.0.113.9", now: t0.addingTimeInterval(1.3)) == nil, "the next slot")
-        #expect(throttle.admit(name: nil, accountID: nil, clientIP: "203.0.113.9", now: t0.addingTimeInterval(1.3)) != nil,
-                "a parallel attempt finds the slot taken")
-        #expect(throttle.admit(name: nil, accountID: nil, clientIP: "203.0.113.10", now: t0.addingTimeInterval(1.3)) == nil, "another address is free")
-        throttle.recordSuccess(accountID: "alice", clientIP: "203.0.113.9", now: t0)
-        #expect(throttle.admit(name: nil, accountID: "alice", clientIP: "203.0.113.9", now: t0.addingTimeInterval(1.3)) == nil,
-                "a source known-good for the account is not paced for it")
+        // Seven at once from one address: five free, the sixth takes the first paced slot, the seventh waits.
+        let burst = (0..<7).map { _ in reserve(throttle, "203.0.113.9", at: 0) }
+        #expect(burst.prefix(6).allSatisfy { $0 != nil })
+        #expect(burst[6] == nil)
+        if case .failure(let refusal) = throttle.reserve(name: nil, accountID: nil, clientIP: "203.0.113.9", now: t0.addingTimeInterval(0.1)) {
+            #expect(abs(refusal.wait - 0.15) < 0.001, "told how long is left")
+        } else {
+            Issue.record("admitted inside the delay")
+        }
+        #expect(throttle.fail(try #require(burst[5]), accountID: nil, clientIP: "203.0.113.9", now: t0) == 0.25)
+        #expect(reserve(throttle, "203.0.113.9", at: 0.3) != nil, "the next slot")
+        #expect(reserve(throttle, "203.0.113.9", at: 0.3) == nil, "a parallel attempt finds it taken")
+        #expect(reserve(throttle, "203.0.113.10", at: 0.3) != nil, "another address is free")
+    }
+
+    @Test("a right password gives its count back; a known-good source is left out of the name's count, never out of its own")
+    func releaseAndKnownGood() throws {
+        let throttle = LoginThrottle()
+        for i in 0..<5 { throttle.release(try #require(reserve(throttle, name: "n", "192.0.2.1", at: Double(i)))) }
+        #expect(throttle.nameFailures("n", now: t0.addingTimeInterval(10)) == 0)
+        #expect((0..<5).allSatisfy { _ in reserve(throttle, "192.0.2.1", at: 10) != nil }, "the allowance is whole again")
+        throttle.recordSuccess(accountID: "alice", clientIP: "198.51.100.7", now: t0)
+        let known = try #require(reserve(throttle, name: "n-alice", account: "alice", "198.51.100.7", at: 20))
+        #expect(known.knownGood)
+        _ = throttle.fail(known, accountID: "alice", clientIP: "198.51.100.7", now: t0.addingTimeInterval(20))
+        #expect(throttle.nameFailures("n-alice", now: t0.addingTimeInterval(21)) == 0)
+        var admitted = 1
+        for _ in 0..<10 where reserve(throttle, name: "n-alice", account: "alice", "198.51.100.7", at: 21) != nil { admitted += 1 }
+        #expect(admitted < 11, "a known-good source is paced by its own failures")
+    }
+
+    @Test("a known-good source that keeps failing on its own account loses its standing")
+    func knownGoodLost() throws {
+        let throttle = LoginThrottle()
+        throttle.recordSuccess(accountID: "alice", clientIP: "198.51.100.7", now: t0)
+        for i in 0..<10 {
+            let attempt = try #require(reserve(throttle, name: "n-alice", account: "alice", "198.51.100.7", at: Double(i) * 10))
+            #expect(attempt.knownGood)
+            _ = throttle.fail(attempt, accountID: "alice", clientIP: "198.51.100.7", now: t0.addingTimeInterval(Double(i) * 10))
+        }
+        #expect(!throttle.isKnownGood(accountID: "alice", clientIP: "198.51.100.7", now: t0.addingTimeInterval(200)))
+        #expect(!throttle.mayTrust(accountID: "alice", clientIP: "198.51.100.7", now: t0.addingTimeInterval(200)), "nor may another instance vouch for it")
+        #expect(throttle.mayTrust(accountID: "alice", clientIP: "198.51.100.7", now: t0.addingTimeInterval(3800)), "for an hour")
     }
 
     @Test("neighbours in a /24 share a wider allowance; IPv6 counts per /64 and /48; IPv4-mapped is IPv4")
@@ -67,8 +102,8 @@ struct LoginThrottleTests {
         #expect(existing.suffix(5) == [0.25, 0.5, 1, 2, 4])
         #expect(throttle.nameFailures("n-alice", now: t0.addingTimeInterval(30)) == 25)
         throttle.recordSuccess(accountID: "alice", clientIP: "192.0.2.50", now: t0)
-        #expect(throttle.admit(name: "n-alice", accountID: "alice", clientIP: "192.0.2.50", now: t0.addingTimeInterval(25)) == nil, "her phone")
-        #expect(throttle.admit(name: "n-alice", accountID: "alice", clientIP: "198.51.100.1", now: t0.addingTimeInterval(25)) != nil)
+        #expect(reserve(throttle, name: "n-alice", account: "alice", "192.0.2.50", at: 25) != nil, "her phone")
+        #expect(reserve(throttle, name: "n-alice", account: "alice", "198.51.100.1", at: 25) == nil)
         #expect(fail(throttle, name: "n-alice", account: "alice", "192.0.2.50", at: 26) == 0, "others' guessing does not slow a known-good source")
         #expect(throttle.nameFailures("n-alice", now: t0.addingTimeInterval(30)) == 25, "nor does a known-good source add to the name's count")
         #expect(throttle.nameFailures("n-alice", now: t0.addingTimeInterval(3700)) == 0, "the window is an hour")

@@ -278,6 +278,36 @@ struct StoreContractTests {
 
     // MARK: - Security keys and recovery codes
 
+    @Test("removing a key unless it is the last second factor: decided atomically", arguments: StoreKind.allCases)
+    func removeUnlessLast(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id))
+            let keys = (1...2).map { i in
+                SecurityKey(credentialID: Data([UInt8(i)]), accountID: alice.id, name: "Key \(i)", publicKey: Data([9]), algorithm: -7,
+                            signCount: 0, createdAt: Fixture.t0)
+            }
+            for key in keys { try await store.addSecurityKey(key, audit: Fixture.audit(alice.id, .securityKeyAdded)) }
+            #expect(try await store.removeSecurityKeyUnlessLast(credentialID: Data([9, 9]), accountID: alice.id, audit: Fixture.audit(alice.id)) == .notFound)
+            let results = try await withThrowingTaskGroup(of: SecurityKeyRemoval.self) { group in
+                for key in keys {
+                    group.addTask { try await store.removeSecurityKeyUnlessLast(credentialID: key.credentialID, accountID: alice.id, audit: Fixture.audit(alice.id)) }
+                }
+                var all: [SecurityKeyRemoval] = []
+                for try await result in group { all.append(result) }
+                return all
+            }
+            #expect(results.filter { $0 == .removed }.count == 1 && results.filter { $0 == .lastFactor }.count == 1, "\(results)")
+            #expect(try await store.securityKeys(accountID: alice.id).count == 1)
+            #expect(try await store.account(id: alice.id)?.mfaEnabled == true)
+            #expect(try await store.savePendingTOTP(Fixture.totp(alice)))
+            #expect(try await store.confirmTOTP(accountID: alice.id, step: 1, at: Fixture.t0, audit: Fixture.audit(alice.id)))
+            let last = try #require(try await store.securityKeys(accountID: alice.id).first)
+            #expect(try await store.removeSecurityKeyUnlessLast(credentialID: last.credentialID, accountID: alice.id, audit: Fixture.audit(alice.id)) == .removed,
+                    "an authenticator app remains")
+        }
+    }
+
     @Test("security keys: unique credential ids, MFA on while one exists, counters only grow", arguments: StoreKind.allCases)
     func securityKeys(kind: StoreKind) async throws {
         try await TestStore.with(kind) { store in
