@@ -181,4 +181,19 @@ struct GuardTests {
             }
         }
     }
+
+    @Test("a cursor from outside cannot crash or upset the store: out-of-range times and odd ids are a 400")
+    func hostileCursors() async throws {
+        try await withHarness { h in
+            try await h.run { portal, _ in
+                let token = try await HTTPHarness.signUp(portal)
+                for plain in ["9223372036854775807:a", "-9223372036854775808:a", "1:\u{0}", "1:a b", "99999999999999999:a"] {
+                    let cursor = Base64URL.encode(Array(plain.utf8))
+                    let reply = try await portal.call(.get, "/api/v1/activity?cursor=\(cursor)", token: token)
+                    #expect(reply.status == .badRequest && reply["error"] == "invalid_cursor", "\(plain)")
+                }
+                #expect(try await portal.call(.get, "/api/v1/activity", token: token).status == .ok, "still up")
+            }
+        }
+    }
 }

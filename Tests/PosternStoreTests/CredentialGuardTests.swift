@@ -317,4 +317,83 @@ struct CredentialGuardTests {
             try await h.accounts.createAccount(username: "bob@example.org", password: Self.password)
         }
     }
+
+    @Test("a burst of parallel guesses from one source cannot pass the free allowance: each is counted when admitted")
+    func parallelPasswordBurst() async throws {
+        let h = try await CoreHarness()
+        defer { Task { await h.test.close() } }
+        _ = try await h.accounts.createAccount(username: "alice@example.org", password: Self.password)
+        let before = h.hasher.count
+        let outcomes = await withTaskGroup(of: ProtocolLoginOutcome.self) { group in
+            for i in 0..<40 { group.addTask { await h.login("alice@example.org", "guess \(i)", ip: "203.0.113.77") } }
+            var all: [ProtocolLoginOutcome] = []
+            for await outcome in group { all.append(outcome) }
+            return all
+        }
+        let hashed = h.hasher.count - before
+        #expect(hashed <= 6, "five free and one paced slot were hashed, not \(hashed)")
+        #expect(outcomes.filter { $0 == .decided(.deny(.throttled)) }.count >= 34)
+    }
+
+    @Test("overlong passwords ask the guard too: a paced source is refused, and nothing is hashed")
+    func overlong() async throws {
+        let h = try await CoreHarness()
+        defer { Task { await h.test.close() } }
+        _ = try await h.accounts.createAccount(username: "alice@example.org", password: Self.password)
+        let long = String(repeating: "x", count: 2000)
+        var outcomes: [ProtocolLoginOutcome] = []
+        for _ in 0..<8 { outcomes.append(await h.login("alice@example.org", long, ip: "203.0.113.78")) }
+        #expect(outcomes.prefix(6).allSatisfy { $0 == .decided(.deny(.wrongPassword)) })
+        #expect(outcomes.suffix(2).allSatisfy { $0 == .decided(.deny(.throttled)) })
+        #expect(h.hasher.count == 0)
+    }
+
+    @Test("a source that signed in is known-good, but paced by its own guesses, and loses its standing after ten")
+    func knownGoodPacedByItself() async throws {
+        let h = try await CoreHarness()
+        defer { Task { await h.test.close() } }
+        let alice = try await h.accounts.createAccount(username: "alice@example.org", password: Self.password)
+        #expect(await h.login("alice@example.org", Self.password, ip: "198.51.100.20")
+                == .decided(.allow(accountID: alice.id, username: "alice@example.org", credential: .accountPassword)))
+        var refused = 0
+        for i in 0..<30 where await h.login("alice@example.org", "guess \(i)", ip: "198.51.100.20") == .decided(.deny(.throttled)) { refused += 1 }
+        #expect(refused > 0, "its own guessing paces it")
+        h.clock.advance(60)
+        for i in 0..<10 {
+            _ = await h.login("alice@example.org", "more \(i)", ip: "198.51.100.20")
+            h.clock.advance(10)
+        }
+        #expect(!h.credentialGuard.throttle.isKnownGood(accountID: alice.id, clientIP: "198.51.100.20", now: h.clock.now))
+    }
+
+    @Test("two concurrent removals of an account's last two keys with a stale session: one is refused")
+    func lastKeyRace() async throws {
+        let h = try await CoreHarness()
+        defer { Task { await h.test.close() } }
+        let alice = try await h.accounts.createAccount(username: "alice@example.org", password: Self.password)
+        for i in 1...2 {
+            try await h.test.store.addSecurityKey(SecurityKey(credentialID: Data([UInt8(i)]), accountID: alice.id, name: "Key \(i)", publicKey: Data([9]),
+                                                              algorithm: -7, signCount: 0, createdAt: h.clock.now), audit: AuditEvent(accountID: alice.id,
+                                                              kind: .securityKeyAdded, result: "ok", at: h.clock.now))
+        }
+        let session = try await signedInSession(h)
+        h.clock.advance(11 * 60)
+        let results = await withTaskGroup(of: String.self) { group in
+            for i in 1...2 {
+                group.addTask {
+                    do {
+                        try await h.accounts.removeSecurityKey(account: alice, session: session, credentialID: Data([UInt8(i)]))
+                        return "removed"
+                    } catch {
+                        return "\(error)"
+                    }
+                }
+            }
+            var all: [String] = []
+            for await result in group { all.append(result) }
+            return all.sorted()
+        }
+        #expect(results == ["reauthenticationRequired", "removed"])
+        #expect(try await h.accounts.account(username: "alice@example.org").mfaEnabled)
+    }
 }
