@@ -122,7 +122,7 @@ struct SASLAuthSocketService: Service {
     let onListening: @Sendable (PosternServer.Listening) async -> Void
 
     func run() async throws {
-        let counter = ManagedAtomicCounter()
+        let counter = ConnectionNumbering()
         var channels: [any Channel] = []
         do {
             for address in addresses {
@@ -165,7 +165,7 @@ struct SASLAuthSocketService: Service {
 }
 
 /// Numbers connections for the handshake's CUID.
-final class ManagedAtomicCounter: Sendable {
+final class ConnectionNumbering: Sendable {
     private let value = Mutex<UInt32>(0)
     func next() -> UInt32 { value.withLock { $0 &+= 1; return $0 } }
 }

@@ -1,13 +1,6 @@
 import Crypto
 import Foundation
 
-/// The address a request came from, set by the HTTP layer for the duration
-/// of a request, so notices and audit events can say where a change came
-/// from without every call passing it along.
-public enum RequestOrigin {
-    @TaskLocal public static var clientIP: String?
-}
-
 extension AccountService {
     /// Counts a reset request per name and per source before it is answered:
     /// past `resetRequestsPerName` or `resetRequestsPerSource` an hour it
@@ -97,20 +90,5 @@ extension AccountService {
     /// Reset tokens are 256 random bits; a plain hash is enough to store them.
     static func resetDigest(_ token: String) -> Data {
         Data(SHA256.hash(data: Data(token.utf8)))
-    }
-}
-
-/// A security key's answer to an authentication challenge (WebAuthn §7.2 inputs).
-public struct KeyAssertion: Sendable {
-    public var credentialID: [UInt8]
-    public var clientDataJSON: [UInt8]
-    public var authenticatorData: [UInt8]
-    public var signature: [UInt8]
-
-    public init(credentialID: [UInt8], clientDataJSON: [UInt8], authenticatorData: [UInt8], signature: [UInt8]) {
-        self.credentialID = credentialID
-        self.clientDataJSON = clientDataJSON
-        self.authenticatorData = authenticatorData
-        self.signature = signature
     }
 }

@@ -50,10 +50,10 @@ public struct ProtocolAuthenticator: Sendable {
     /// Once-keys this instance already handed to the store, so a busy app
     /// password does not try its "new network" notice on every login. The
     /// store still decides "once" across instances.
-    let noticeKeysSeen = AccountIDCache(capacity: 100_000)
+    let noticeKeysSeen = RecentKeys(capacity: 100_000)
     /// App passwords this instance saw succeed, for "first use" before the
     /// write-behind last use reaches the store.
-    let appPasswordsUsed = AccountIDCache(capacity: 100_000)
+    let appPasswordsUsed = RecentKeys(capacity: 100_000)
 
     public init(store: any PosternStore, hasher: any PasswordHasher, keys: KeyRing, cache: VerifiedPasswordCache,
                 recorder: LoginRecorder, clock: Clock = .system, credentialGuard: CredentialGuard? = nil,
@@ -247,16 +247,16 @@ public struct ProtocolAuthenticator: Sendable {
         guard let composer = notices, let account = facts.account else { return [] }
         let ip = request.clientIP
         func once(_ key: String, _ make: () -> Notice?) -> [Notice] {
-            guard noticeKeysSeen.id(for: key) == nil, let notice = make() else { return [] }
-            noticeKeysSeen.remember(key, id: "")
+            guard !noticeKeysSeen.contains(key), let notice = make() else { return [] }
+            noticeKeysSeen.insert(key)
             return [notice]
         }
         switch decision {
         case .allow(_, _, .appPassword(let id)):
             guard let app = facts.appPassword else { return [] }
             let network = ip.flatMap { ClientAddress.buckets($0).last } ?? "unknown"
-            let firstUse = app.lastUse == nil && appPasswordsUsed.id(for: id) == nil
-            appPasswordsUsed.remember(id, id: "")
+            let firstUse = app.lastUse == nil && !appPasswordsUsed.contains(id)
+            appPasswordsUsed.insert(id)
             return once("app-net:\(id):\(network)") {
                 composer.appPasswordUsed(recipient: account.username, appName: app.name, appID: id, loginProtocol: request.loginProtocol,
                                          clientIP: ip, network: network, firstUse: firstUse, at: facts.now)
@@ -296,6 +296,25 @@ final class AccountIDCache: Sendable {
         ids.withLock { ids in
             if ids.count >= capacity { ids.removeAll(keepingCapacity: true) }
             ids[username] = id
+        }
+    }
+}
+
+/// A bounded set of keys this instance has seen (notice once-keys already
+/// handed to the store, app passwords seen succeeding). Forgetting is safe:
+/// the store decides "once" in the end.
+final class RecentKeys: Sendable {
+    private let keys = Mutex<Set<String>>([])
+    private let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func contains(_ key: String) -> Bool { keys.withLock { $0.contains(key) } }
+
+    func insert(_ key: String) {
+        keys.withLock { keys in
+            if keys.count >= capacity { keys.removeAll(keepingCapacity: true) }
+            keys.insert(key)
         }
     }
 }

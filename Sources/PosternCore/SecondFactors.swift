@@ -217,6 +217,21 @@ extension AccountService {
     }
 }
 
+/// A security key's answer to an authentication challenge (WebAuthn §7.2 inputs).
+public struct KeyAssertion: Sendable {
+    public var credentialID: [UInt8]
+    public var clientDataJSON: [UInt8]
+    public var authenticatorData: [UInt8]
+    public var signature: [UInt8]
+
+    public init(credentialID: [UInt8], clientDataJSON: [UInt8], authenticatorData: [UInt8], signature: [UInt8]) {
+        self.credentialID = credentialID
+        self.clientDataJSON = clientDataJSON
+        self.authenticatorData = authenticatorData
+        self.signature = signature
+    }
+}
+
 /// A proof of the second factor, whichever door it comes in by.
 public enum SecondFactorProof: Sendable {
     case totp(String)

@@ -1,8 +1,3 @@
-// PosternQR: a QR Code encoder (ISO/IEC 18004 Model 2), byte mode, error
-// correction level M, versions 1 to 40, rendered as SVG.
-//
-// Charter: pure computation on bytes. No I/O, no dependencies.
-
 /// A QR Code symbol: a square of dark and light modules.
 public struct QRCode: Sendable, Equatable {
     public enum Failure: Error, Equatable {

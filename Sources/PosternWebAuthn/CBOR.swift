@@ -1,9 +1,3 @@
-// PosternWebAuthn: the relying-party side of WebAuthn — CBOR, COSE keys, and
-// the registration and authentication checks of WebAuthn Level 2 §7.1/§7.2.
-//
-// Charter: pure verification over bytes. No I/O, no storage, no clock: the
-// caller supplies the challenge it issued and the credential it stored.
-
 /// A decoded CBOR data item (RFC 8949), limited to what WebAuthn uses.
 public indirect enum CBOR: Equatable, Sendable {
     case unsigned(UInt64)

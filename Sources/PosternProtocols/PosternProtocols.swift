@@ -1,0 +1,8 @@
+// PosternProtocols: the mail and chat servers' external-authentication
+// protocols (Dovecot's auth protocol, server side; ejabberd's extauth framing;
+// nginx's mail auth_http headers) and the SMTP client session, as value-type
+// state machines fed bytes.
+//
+// Charter: parse and answer, nothing more. No socket, no clock, no core: a
+// state machine says what to send, what to verify and when to close, and the
+// caller does it. Every machine is tested on recorded transcripts, without I/O.
