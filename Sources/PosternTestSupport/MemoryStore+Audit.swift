@@ -51,8 +51,9 @@ extension MemoryStore {
             let due = state.outbox.values.filter { entry in
                 entry.message.sentAt == nil && entry.message.nextAttemptAt <= now && (entry.leasedUntil.map { $0 <= now } ?? true)
             }
-            let claimed = due.sorted { ($0.message.nextAttemptAt, $0.message.createdAt, $0.message.id) < ($1.message.nextAttemptAt, $1.message.createdAt, $1.message.id) }
-                .prefix(max(1, limit)).map(\.message)
+            let claimed = due.map(\.message)
+                .sorted { ($0.nextAttemptAt, $0.createdAt, $0.id) < ($1.nextAttemptAt, $1.createdAt, $1.id) }
+                .prefix(max(1, limit))
             for message in claimed { state.outbox[message.id]?.leasedUntil = leaseUntil }
             return claimed.sorted { $0.createdAt < $1.createdAt }
         }
