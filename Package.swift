@@ -47,10 +47,10 @@ let package = Package(
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ]
         ),
-        // Test helpers (a software WebAuthn authenticator). Tests only.
+        // Test helpers (a software WebAuthn authenticator, an in-memory store). Tests only.
         .target(
             name: "PosternTestSupport",
-            dependencies: ["PosternWebAuthn", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["PosternCore", "PosternWebAuthn", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // Speaks mail and chat servers' external-auth protocols as state
         // machines: nginx auth_http, Dovecot's auth protocol, ejabberd extauth.
@@ -139,7 +139,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosternStoreTests",
-            dependencies: ["PosternCore", "PosternSQL"]
+            dependencies: ["PosternCore", "PosternSQL", "PosternTestSupport"]
         ),
         .testTarget(
             name: "PosternHTTPTests",

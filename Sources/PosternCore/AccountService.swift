@@ -58,11 +58,16 @@ public struct TOTPEnrolment: Sendable {
     public var otpauthURI: String
 }
 
+/// The stores `AccountService` uses: all but the outbox, which only the
+/// delivery service reads (notices reach it through audit events).
+public typealias AccountServiceStore = AccountStore & TOTPStore & AppPasswordStore & SessionStore & RevealStore & SecurityKeyStore
+    & RecoveryCodeStore & AuditStore & PasswordResetStore & ThrottleStore
+
 /// Everything a person (through the portal or the API) or an administrator
 /// (through the CLI) can do to an account. The rules live here; callers only
 /// translate requests and answers.
 public struct AccountService: Sendable {
-    let store: any PosternStore
+    let store: any AccountServiceStore
     let hasher: any PasswordHasher
     let keys: KeyRing
     let passwordPolicy: PasswordPolicy
@@ -75,7 +80,7 @@ public struct AccountService: Sendable {
     /// Composes the owner's notifications; nil sends none.
     let notices: NoticeComposer?
 
-    public init(store: any PosternStore, hasher: any PasswordHasher, keys: KeyRing, passwordPolicy: PasswordPolicy,
+    public init(store: any AccountServiceStore, hasher: any PasswordHasher, keys: KeyRing, passwordPolicy: PasswordPolicy,
                 policy: AccountPolicy, clock: Clock = .system, webAuthn: WebAuthnSettings = WebAuthnSettings(publicURL: "http://localhost:8080"),
                 credentialGuard: CredentialGuard? = nil, notices: NoticeComposer? = nil) {
         self.credentialGuard = credentialGuard ?? CredentialGuard(store: store, keys: keys)

@@ -23,6 +23,11 @@ public enum ProtocolLoginOutcome: Sendable, Equatable {
     case temporaryFailure
 }
 
+/// The stores a protocol login reads: the account, its app passwords, and
+/// the shared failure counters (for the default `CredentialGuard`). Decisions
+/// are written through `LoginRecorder`, not here.
+public typealias ProtocolLoginStore = AccountStore & AppPasswordStore & ThrottleStore
+
 /// Answers "may this protocol login proceed?", the question every IMAP, POP3,
 /// SMTP and XMPP login asks. Gathers the facts through the store, hands them to
 /// `LoginPolicy`, and records the decision.
@@ -36,7 +41,7 @@ public enum ProtocolLoginOutcome: Sendable, Equatable {
 public struct ProtocolAuthenticator: Sendable {
     public static let maximumPasswordBytes = 1024
 
-    let store: any PosternStore
+    let store: any ProtocolLoginStore
     let hasher: any PasswordHasher
     let keys: KeyRing
     let cache: VerifiedPasswordCache
@@ -55,7 +60,7 @@ public struct ProtocolAuthenticator: Sendable {
     /// write-behind last use reaches the store.
     let appPasswordsUsed = RecentKeys(capacity: 100_000)
 
-    public init(store: any PosternStore, hasher: any PasswordHasher, keys: KeyRing, cache: VerifiedPasswordCache,
+    public init(store: any ProtocolLoginStore, hasher: any PasswordHasher, keys: KeyRing, cache: VerifiedPasswordCache,
                 recorder: LoginRecorder, clock: Clock = .system, credentialGuard: CredentialGuard? = nil,
                 notices: NoticeComposer? = nil) {
         self.credentialGuard = credentialGuard ?? CredentialGuard(store: store, keys: keys)

@@ -1,10 +1,10 @@
 import Foundation
 @testable import PosternCore
 import Testing
-@testable import PosternSQL
 
-/// The guard over every door, through the core and a real store, with an
-/// injected clock.
+/// The guard over every door, through the core and a store (in memory; the
+/// two tests that lean most on the shared counters and the audit log run on
+/// every `StoreKind`), with an injected clock.
 @Suite("One guard over every credential check")
 struct CredentialGuardTests {
     static let password = "violet staple orbit"
@@ -46,9 +46,10 @@ struct CredentialGuardTests {
         }
     }
 
-    @Test("wrong second factors count per account across every door; past 10 an hour right codes are refused, keys and recovery codes still work")
-    func secondFactorCapAcrossDoors() async throws {
-        let h = try await CoreHarness()
+    @Test("wrong second factors count per account across every door; past 10 an hour right codes are refused, keys and recovery codes still work",
+          arguments: StoreKind.allCases)
+    func secondFactorCapAcrossDoors(kind: StoreKind) async throws {
+        let h = try await CoreHarness(kind: kind)
         defer { Task { await h.test.close() } }
         let (account, enrolment, recovery) = try await alice(h)
         let wrong = wrongCode(h, enrolment)
@@ -257,9 +258,10 @@ struct CredentialGuardTests {
         #expect(reasons(protocolExisting) == reasons(protocolMissing), "throttled at the same points")
     }
 
-    @Test("the hourly cap holds across doors; an app password's success earns no standing for account-password attempts")
-    func capAcrossDoorsAndKnownGood() async throws {
-        let h = try await CoreHarness()
+    @Test("the hourly cap holds across doors; an app password's success earns no standing for account-password attempts",
+          arguments: StoreKind.allCases)
+    func capAcrossDoorsAndKnownGood(kind: StoreKind) async throws {
+        let h = try await CoreHarness(kind: kind)
         defer { Task { await h.test.close() } }
         let alice = try await h.accounts.createAccount(username: "alice@example.org", password: Self.password)
         let smtp = try await h.accounts.createAppPassword(account: alice, name: "Scanner", protocols: ["smtp"], expiresAt: nil)

@@ -31,6 +31,30 @@ struct NoticeStoreContractTests {
         }
     }
 
+    @Test("a write that fails part-way leaves nothing behind: no last use, no event, no notice, no once-key spent",
+          arguments: StoreKind.allCases)
+    func failedWriteLeavesNothing(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id))
+            let phone = Fixture.appPassword(alice)
+            try await store.createAppPassword(phone, limit: 10, audit: Fixture.audit(alice.id))
+            let recorded = Fixture.audit(alice.id)
+            try await store.recordLogins(lastUses: [], events: [recorded])
+            var clash = recorded  // the same id again: the insert fails after the notices were written
+            clash.notices = [Self.notice(once: "k2")]
+            let use = LastUse(appPasswordID: phone.id, at: Fixture.t0, clientIP: "192.0.2.1", loginProtocol: .imap)
+            await #expect(throws: StoreError.conflict("id")) {
+                try await store.recordLogins(lastUses: [use], events: [Self.event(alice, [Self.notice(once: "k1")]), clash])
+            }
+            #expect(try await store.appPassword(digest: phone.digest)?.lastUse == nil)
+            #expect(try await store.auditEvents(accountID: alice.id, limit: 100).count == 3)
+            #expect(try await store.pendingOutbox(limit: 10).isEmpty)
+            try await store.recordLogins(lastUses: [], events: [Self.event(alice, [Self.notice(once: "k1"), Self.notice(once: "k2")])])
+            #expect(try await store.pendingOutbox(limit: 10).count == 2, "the once-keys were never spent")
+        }
+    }
+
     @Test("outbox: claim leases, sent drops the content, failures reschedule", arguments: StoreKind.allCases)
     func outboxLifecycle(kind: StoreKind) async throws {
         try await TestStore.with(kind) { store in

@@ -380,39 +380,41 @@ struct StoreContractTests {
         }
     }
 
-    // MARK: - Schema
+    // MARK: - Schema (SQL stores only: the memory store has no schema or executor)
 
-    @Test("migrations: re-running is a no-op, a newer schema and another key are refused", arguments: StoreKind.allCases)
+    @Test("migrations: re-running is a no-op, a newer schema and another key are refused", arguments: StoreKind.sqlCases)
     func schema(kind: StoreKind) async throws {
         let test = try await kind.make()
         defer { Task { await test.close() } }
-        #expect(try await Migrations.migrate(test.executor).isEmpty)
-        #expect(try await Migrations.currentVersion(test.executor) == Migrations.latestVersion)
-        try await Migrations.checkKeyFingerprint(test.executor, fingerprint: "aaaa")
-        try await Migrations.checkKeyFingerprint(test.executor, fingerprint: "aaaa")
+        let executor = try #require(test.executor)
+        #expect(try await Migrations.migrate(executor).isEmpty)
+        #expect(try await Migrations.currentVersion(executor) == Migrations.latestVersion)
+        try await Migrations.checkKeyFingerprint(executor, fingerprint: "aaaa")
+        try await Migrations.checkKeyFingerprint(executor, fingerprint: "aaaa")
         await #expect(throws: MigrationError.keyMismatch(stored: "aaaa", loaded: "bbbb")) {
-            try await Migrations.checkKeyFingerprint(test.executor, fingerprint: "bbbb")
+            try await Migrations.checkKeyFingerprint(executor, fingerprint: "bbbb")
         }
-        try await test.executor.write { db in
+        try await executor.write { db in
             try await db.raw("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)").run()
         }
         await #expect(throws: MigrationError.schemaTooNew(found: 999, known: Migrations.latestVersion)) {
-            try await Migrations.migrate(test.executor)
+            try await Migrations.migrate(executor)
         }
     }
 
-    @Test("a failed transaction leaves nothing behind", arguments: StoreKind.allCases)
+    @Test("a failed transaction leaves nothing behind", arguments: StoreKind.sqlCases)
     func rollback(kind: StoreKind) async throws {
         let test = try await kind.make()
         defer { Task { await test.close() } }
+        let executor = try #require(test.executor)
         struct Boom: Error {}
         await #expect(throws: (any Error).self) {
-            try await test.executor.write { db in
+            try await executor.write { db in
                 try await db.raw("INSERT INTO meta (key, value) VALUES ('half', 'written')").run()
                 throw Boom()
             }
         }
-        let rows = try await test.executor.read { db in try await db.raw("SELECT * FROM meta WHERE key = 'half'").all().count }
+        let rows = try await executor.read { db in try await db.raw("SELECT * FROM meta WHERE key = 'half'").all().count }
         #expect(rows == 0)
     }
 }

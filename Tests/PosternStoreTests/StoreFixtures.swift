@@ -2,16 +2,29 @@ import Foundation
 import Logging
 import PosternCore
 @testable import PosternSQL
+import PosternTestSupport
 
 /// The stores the contract suite runs against. A store implementation is done
 /// when every test here passes for it.
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case memory
     case sqlite
     case postgres
 
-    /// Every store this run can reach: PostgreSQL when
+    /// Every store this run can reach: in memory, SQLite, and PostgreSQL when
     /// `POSTERN_TEST_POSTGRES_URL` names a server (scripts/test starts one).
-    static var allCases: [StoreKind] { postgresAdminURL == nil ? [.sqlite] : [.sqlite, .postgres] }
+    /// `POSTERN_TEST_STORES` (kinds separated by commas) narrows the run: the
+    /// fast tier sets it to `memory`.
+    static var allCases: [StoreKind] {
+        let reachable: [StoreKind] = postgresAdminURL == nil ? [.memory, .sqlite] : [.memory, .sqlite, .postgres]
+        guard let chosen = ProcessInfo.processInfo.environment["POSTERN_TEST_STORES"] else { return reachable }
+        let names = Set(chosen.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        return reachable.filter { names.contains($0.rawValue) }
+    }
+
+    /// The SQL stores this run can reach, for what only they have: migrations
+    /// and transactions on an executor.
+    static var sqlCases: [StoreKind] { allCases.filter { $0 != .memory } }
 
     static var postgresAdminURL: String? { ProcessInfo.processInfo.environment["POSTERN_TEST_POSTGRES_URL"] }
 
@@ -20,12 +33,16 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     /// A fresh, migrated, empty store.
     func make() async throws -> TestStore {
         switch self {
+        case .memory:
+            let store = MemoryStore()
+            return TestStore(store: store, executor: nil) { store.close() }
         case .sqlite:
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("postern-store-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let executor = try await SQLiteExecutor.open(path: directory.appendingPathComponent("test.sqlite").path, logger: Logger(label: "test"))
             try await Migrations.migrate(executor)
             return TestStore(store: SQLStore(executor: executor), executor: executor) {
+                await executor.shutdown()
                 try? FileManager.default.removeItem(at: directory)
             }
         case .postgres:
@@ -40,7 +57,8 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
             let executor = await PostgresExecutor.open(settings: settings, maximumConnections: 8, logger: Logger(label: "test"))
             try await Migrations.migrate(executor)
             return TestStore(store: SQLStore(executor: executor), executor: executor) {
-                // Dropped by the next run's clean-up of the whole server; nothing to do here.
+                // The database is dropped by the next run's clean-up of the whole server.
+                await executor.shutdown()
             }
         }
     }
@@ -49,17 +67,14 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
 import Testing
 
 struct TestStore: Sendable {
-    let store: SQLStore
-    let executor: any SQLExecutor
-    let removeFiles: @Sendable () -> Void
-
-    func close() async {
-        await executor.shutdown()
-        removeFiles()
-    }
+    let store: any PosternStore
+    /// The SQL executor under the store; nil for the memory store.
+    let executor: (any SQLExecutor)?
+    /// Closes the store: afterwards it cannot answer, and its files are gone.
+    let close: @Sendable () async -> Void
 
     /// Runs `body` with a fresh store, closing it afterwards.
-    static func with(_ kind: StoreKind, _ body: (SQLStore) async throws -> Void) async throws {
+    static func with(_ kind: StoreKind, _ body: (any PosternStore) async throws -> Void) async throws {
         let test = try await kind.make()
         do {
             try await body(test.store)

@@ -1,0 +1,70 @@
+import Foundation
+import PosternCore
+import Synchronization
+import Testing
+
+/// A cheap scrypt that counts how often it runs.
+final class CountingHasher: PasswordHasher {
+    let inner: ScryptHasher
+    let verifications = Atomic<Int>(0)
+
+    init(logN: Int = 10) { inner = ScryptHasher(parameters: .init(logN: logN)) }
+    var dummyHash: String { inner.dummyHash }
+    var count: Int { verifications.load(ordering: .relaxed) }
+    func hash(_ password: String) async throws -> String { try inner.hashNow(password) }
+    func verify(_ password: String, against encoded: String) async throws -> Bool {
+        verifications.add(1, ordering: .relaxed)
+        return try inner.verifyNow(password, against: encoded)
+    }
+    func needsRehash(_ encoded: String) -> Bool { inner.needsRehash(encoded) }
+}
+
+/// A clock the test moves by hand.
+final class TestClock: Sendable {
+    let time = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+    var clock: Clock { Clock { self.time.withLock { $0 } } }
+    func advance(_ seconds: TimeInterval) { time.withLock { $0 = $0.addingTimeInterval(seconds) } }
+    var now: Date { time.withLock { $0 } }
+}
+
+/// The core's services wired to a store: in memory unless a test asks for
+/// another kind (a few end-to-end tests run on every `StoreKind`).
+struct CoreHarness {
+    let test: TestStore
+    let hasher: CountingHasher
+    let keys = KeyRing(serverKey: Secrets.randomBytes(32))
+    let recorder = LoginRecorder()
+    let clock = TestClock()
+    let accounts: AccountService
+    let authenticator: ProtocolAuthenticator
+    /// The one guard both services ask, as in a running Postern.
+    let credentialGuard: CredentialGuard
+    let notices: NoticeComposer
+
+    init(kind: StoreKind = .memory, logN: Int = 10, policy: AccountPolicy = AccountPolicy(), throttle: ThrottlePolicy = ThrottlePolicy()) async throws {
+        test = try await kind.make()
+        hasher = CountingHasher(logN: logN)
+        credentialGuard = CredentialGuard(store: test.store, keys: keys, throttle: LoginThrottle(policy: throttle))
+        notices = NoticeComposer(keys: keys, publicURL: "https://mail.example.org", productName: "Postern")
+        accounts = AccountService(store: test.store, hasher: hasher, keys: keys, passwordPolicy: .bundled(), policy: policy, clock: clock.clock,
+                                  credentialGuard: credentialGuard, notices: notices)
+        authenticator = ProtocolAuthenticator(store: test.store, hasher: hasher, keys: keys, cache: VerifiedPasswordCache(key: keys.passwordCacheKey),
+                                              recorder: recorder, clock: clock.clock, credentialGuard: credentialGuard)
+    }
+
+    func login(_ username: String, _ password: String, _ proto: LoginProtocol = .imap, ip: String? = "192.0.2.10") async -> ProtocolLoginOutcome {
+        await authenticator.authenticate(ProtocolLoginRequest(username: username, password: password, loginProtocol: proto, clientIP: ip))
+    }
+
+    /// The current code of the account's confirmed authenticator app.
+    func code(for enrolment: TOTPEnrolment, offset: Int = 0) -> String {
+        OneTimePassword.totp(key: Base32.decode(enrolment.secretBase32)!, at: clock.now.addingTimeInterval(Double(offset * 30)))
+    }
+
+    func enableTOTP(_ account: Account) async throws -> TOTPEnrolment {
+        let enrolment = try await accounts.beginTOTP(account: account)
+        try await accounts.confirmTOTP(account: account, code: code(for: enrolment))
+        clock.advance(30)
+        return enrolment
+    }
+}
