@@ -41,6 +41,18 @@ extension MemoryStore {
         }
     }
 
+    public func removeSecurityKeyUnlessLast(credentialID: Data, accountID: String, audit: AuditEvent) async throws -> SecurityKeyRemoval {
+        try write { state in
+            guard state.securityKeys[credentialID]?.accountID == accountID else { return .notFound }
+            let otherKeys = state.securityKeys.values.contains { $0.accountID == accountID && $0.credentialID != credentialID }
+            let totp = state.totpFactors[accountID]?.confirmedAt != nil
+            guard otherKeys || totp else { return .lastFactor }
+            state.securityKeys[credentialID] = nil
+            try state.insert([audit])
+            return .removed
+        }
+    }
+
     public func saveChallenge(_ challenge: Challenge) async throws {
         try write { state in
             guard state.challenges[challenge.id] == nil else { throw StoreError.conflict("id") }
