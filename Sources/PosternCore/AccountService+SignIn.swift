@@ -64,7 +64,7 @@ extension AccountService {
     }
 
     func recordDenial(accountID: String?, reason: String, clientIP: String?, notices: [Notice] = []) async {
-        var event = AuditEvent(accountID: accountID, kind: .signIn, result: "deny", reason: reason, clientIP: clientIP, at: clock.now)
+        var event = AuditEvent(accountID: accountID, kind: .signIn, result: .deny, reason: reason, clientIP: clientIP, at: clock.now)
         event.notices = notices
         try? await store.recordLogins(lastUses: [], events: [event])
     }
@@ -76,7 +76,7 @@ extension AccountService {
         let token = Secrets.newToken()
         let session = Session(tokenDigest: Secrets.tokenDigest(token), accountID: account.id, kind: kind, stage: stage, createdAt: now,
                               expiresAt: now.addingTimeInterval(lifetime), authenticatedAt: now)
-        let event = AuditEvent(accountID: account.id, kind: .signIn, result: stage == .full ? "allow" : "second_factor_required",
+        let event = AuditEvent(accountID: account.id, kind: .signIn, result: stage == .full ? .allow : .secondFactorRequired,
                                reason: "\(kind.rawValue):\(reason)", clientIP: clientIP, at: now)
         try await store.createSession(session, audit: event)
         if stage == .full { credentialGuard.accountPasswordSucceeded(accountID: account.id, clientIP: clientIP, now: now) }
@@ -204,7 +204,7 @@ extension AccountService {
 
     public func signOut(session: Session) async throws {
         try await store.deleteSession(tokenDigest: session.tokenDigest,
-                                      audit: AuditEvent(accountID: session.accountID, kind: .signOut, result: "ok", at: clock.now))
+                                      audit: AuditEvent(accountID: session.accountID, kind: .signOut, result: .ok, at: clock.now))
     }
 
     /// True when a sensitive change needs the password entered again.

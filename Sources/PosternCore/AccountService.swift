@@ -110,7 +110,7 @@ public struct AccountService: Sendable {
         let account = Account(id: Secrets.newIdentifier(), username: username.value,
                               passwordHash: try await hasher.hash(password), createdAt: now)
         do {
-            try await store.createAccount(account, audit: AuditEvent(accountID: account.id, kind: .accountCreated, result: "ok",
+            try await store.createAccount(account, audit: AuditEvent(accountID: account.id, kind: .accountCreated, result: .ok,
                                                                       reason: byAdministrator ? "admin" : "signup", at: now))
         } catch StoreError.conflict {
             if !byAdministrator { credentialGuard.sourceFailed(clientIP: RequestOrigin.clientIP, now: now) }
@@ -132,7 +132,7 @@ public struct AccountService: Sendable {
 
     public func setDisabled(username: String, _ disabled: Bool) async throws {
         let account = try await account(username: username)
-        let event = AuditEvent(accountID: account.id, kind: disabled ? .accountDisabled : .accountEnabled, result: "ok", reason: "admin", at: clock.now)
+        let event = AuditEvent(accountID: account.id, kind: disabled ? .accountDisabled : .accountEnabled, result: .ok, reason: "admin", at: clock.now)
         guard try await store.setDisabled(accountID: account.id, disabled, audit: event) else { throw PosternError.notFound }
         if disabled { _ = try await store.deleteSessions(accountID: account.id, keeping: nil) }
     }
@@ -142,7 +142,7 @@ public struct AccountService: Sendable {
     public func resetMFA(username: String) async throws {
         let account = try await account(username: username)
         let now = clock.now
-        func event(_ reason: String) -> AuditEvent { AuditEvent(accountID: account.id, kind: .mfaReset, result: "ok", reason: reason, at: now) }
+        func event(_ reason: String) -> AuditEvent { AuditEvent(accountID: account.id, kind: .mfaReset, result: .ok, reason: reason, at: now) }
         _ = try await store.deleteTOTP(accountID: account.id, audit: event("admin: authenticator app"))
         for key in try await store.securityKeys(accountID: account.id) {
             _ = try await store.removeSecurityKey(credentialID: key.credentialID, accountID: account.id, audit: event("admin: security key \(key.name)"))
@@ -174,7 +174,7 @@ public struct AccountService: Sendable {
     func changeEvent(_ kind: AuditEvent.Kind, _ account: Account, _ change: NoticeComposer.Change, reason: String? = nil,
                      appPasswordID: String? = nil) -> AuditEvent {
         let now = clock.now
-        var event = AuditEvent(accountID: account.id, kind: kind, result: "ok", reason: reason, appPasswordID: appPasswordID,
+        var event = AuditEvent(accountID: account.id, kind: kind, result: .ok, reason: reason, appPasswordID: appPasswordID,
                                clientIP: RequestOrigin.clientIP, at: now)
         if let notice = notices?.change(change, recipient: account.username, clientIP: RequestOrigin.clientIP, at: now) {
             event.notices = [notice]

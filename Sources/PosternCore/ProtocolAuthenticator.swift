@@ -230,13 +230,13 @@ public struct ProtocolAuthenticator: Sendable {
                 appID = id
                 lastUse = LastUse(appPasswordID: id, at: now, clientIP: request.clientIP, loginProtocol: request.loginProtocol)
             }
-            event = AuditEvent(accountID: accountID, kind: .protocolLogin, result: "allow", loginProtocol: request.loginProtocol,
+            event = AuditEvent(accountID: accountID, kind: .protocolLogin, result: .allow, loginProtocol: request.loginProtocol,
                                credential: credential.kind, appPasswordID: appID, clientIP: request.clientIP, at: now)
         case .deny(let reason):
             // A matched but unusable app password is named, so the user can
             // see which client is still trying it.
             let app = facts.appPassword
-            event = AuditEvent(accountID: facts.account?.id, kind: .protocolLogin, result: "deny", reason: reason.rawValue,
+            event = AuditEvent(accountID: facts.account?.id, kind: .protocolLogin, result: .deny, reason: reason.rawValue,
                                loginProtocol: request.loginProtocol, credential: app == nil ? nil : "app_password",
                                appPasswordID: app?.id, clientIP: request.clientIP, at: now)
         }

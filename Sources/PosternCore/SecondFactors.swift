@@ -291,7 +291,7 @@ extension AccountService {
         var notices: [Notice] = []
         if attempts >= limits.secondFactorNotifyAfter, let composer = self.notices {
             let recent = (try? await store.auditEvents(accountID: account.id, before: nil, kinds: [.signIn], limit: 100)) ?? []
-            var addresses = recent.filter { $0.result == "deny" && ($0.reason ?? "").hasPrefix("invalid_second_factor")
+            var addresses = recent.filter { $0.result == .deny && ($0.reason ?? "").hasPrefix("invalid_second_factor")
                 && now.timeIntervalSince($0.at) <= 3600 }.compactMap(\.clientIP)
             if let clientIP { addresses.insert(clientIP, at: 0) }
             var seen = Set<String>()
