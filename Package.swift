@@ -124,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "PosternBenchSeed",
             dependencies: [
-                "PosternCore", "PosternApp",
+                "PosternCore", "PosternApp", "PosternSQL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
