@@ -561,35 +561,6 @@ public struct Portal: Sendable {
     }
 }
 
-/// Errors on portal pages become pages: a clear "try again" when the
-/// database cannot answer, and a plain apology otherwise.
-struct PortalErrorMiddleware: RouterMiddleware {
-    let views: PortalViews
-
-    func handle(_ request: Request, context: PortalContext, next: (Request, PortalContext) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch StoreError.unavailable {
-            context.logger.error("store unavailable", metadata: ["path": "\(request.uri.path)"])
-            return try views.page("message", status: .serviceUnavailable, context: context, data: [
-                "heading": "Please try again in a moment",
-                "message": "Postern can't reach its database right now. Nothing was changed. Wait a moment, then try again.",
-                "link": request.uri.path, "linkText": "Try again",
-            ])
-        } catch let error as HTTPResponseError where error.status == .notFound || error.status == .badRequest {
-            return try views.page("message", status: error.status, context: context, data: [
-                "heading": "Not found", "message": "There is no such page.", "link": "/security", "linkText": "Back to Security",
-            ])
-        } catch {
-            context.logger.error("unexpected error", metadata: ["path": "\(request.uri.path)", "type": "\(type(of: error))"])
-            return try views.page("message", status: .internalServerError, context: context, data: [
-                "heading": "Something went wrong", "message": "Something went wrong on our side. Try again.",
-                "link": "/security", "linkText": "Back to Security",
-            ])
-        }
-    }
-}
-
 /// The bodies the portal's script posts for security keys.
 struct KeyCredentialBody: Decodable {
     let credential: PublicKeyCredentialJSON
@@ -608,9 +579,4 @@ struct ResetWithKeyBody: Decodable {
 struct KeyRegistrationBody: Decodable {
     let name: String
     let credential: PublicKeyCredentialJSON
-}
-
-extension PortalContext {
-    /// A form field's first value, or "" when it is missing.
-    func field(_ name: String) -> String { form[name]?.first ?? "" }
 }

@@ -57,7 +57,9 @@ struct BrowserSessionMiddleware: RouterMiddleware {
         var context = context
         let jar = CookiePolicy.parse(request.headers[.cookie])
         if let token = jar[cookies.session], let found = try await accounts.resolveSession(token: token, kind: .portal) {
-            context.browser = found
+            let (session, account) = found
+            context.browser = (session, account)
+            context.browserRecentlyProven = !accounts.needsReauthentication(session)
         }
         var newSeed: String?
         if let seed = jar[cookies.csrf], seed.utf8.count == 43 {

@@ -76,13 +76,13 @@ public struct PortalViews: Sendable {
 
     /// An HTML response for `template`, with the signed-in bar and the CSRF
     /// token filled in. Never cached: pages may hold secrets.
-    func page(_ template: String, status: HTTPResponse.Status = .ok, context: PortalContext, data: [String: Any],
+    func page(_ template: String, status: HTTPResponse.Status = .ok, context: some PortalPageContext, data: [String: Any],
               cookies: [String] = []) throws -> Response {
         var values = data
         if let seed = context.csrfSeed { values["csrf"] = keys.csrfToken(seed: seed) }
-        if let browser = context.browser {
+        if let account = context.signedInAccount {
             values["signedIn"] = true
-            values["username"] = values["username"] ?? browser.account.username
+            values["username"] = values["username"] ?? account.username
         }
         guard let html = html(template, values) else {
             throw HTTPError(.internalServerError)
