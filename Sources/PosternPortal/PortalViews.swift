@@ -97,6 +97,29 @@ public struct PortalViews: Sendable {
         library.render(values, withTemplate: template)
     }
 
+    /// A refusal that ends by itself says when (`Retry-After`).
+    static func withRetryAfter(_ response: Response, _ error: PosternError) -> Response {
+        guard let seconds = error.retryAfter else { return response }
+        var response = response
+        response.headers[.retryAfter] = String(seconds)
+        return response
+    }
+
+    /// The messages a page shows for `?notice=` and `?done=` after a redirect.
+    static let notices: [String: String] = [
+        "password_changed": "Your password was changed. Your other sessions were signed out.",
+        "mfa_on": "Multi-factor authentication is on. Mail and chat apps now need app passwords.",
+        "mfa_off": "Multi-factor authentication is off.",
+        "revoked": "The app password was revoked. Any app still using it can no longer sign in.",
+        "revoked_all": "All app passwords were revoked.",
+        "confirmed": "Thanks. You can make your change now.",
+        "signed_out": "You have signed out.",
+        "key_added": "Your security key was added. You can now sign in with it.",
+        "key_removed": "The security key was removed.",
+        "expired": "Please sign in again.",
+        "reset": "Your password was reset. Sign in with the new one.",
+    ]
+
     static func redirect(_ location: String, cookies: [String] = []) -> Response {
         var headers: HTTPFields = [.location: location, .cacheControl: "no-store"]
         for cookie in cookies { headers.append(HTTPField(name: .setCookie, value: cookie)) }
