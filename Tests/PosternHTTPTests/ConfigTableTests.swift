@@ -6,6 +6,20 @@ import Testing
 /// The table of settings is the one place a setting is written; these check
 /// what is derived from it.
 extension ConfigTests {
+    static let readmeBegin = "<!-- settings:begin -->"
+    static let readmeEnd = "<!-- settings:end -->"
+
+    @Test("the README's table of settings is the one the code writes")
+    func readmeTable() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let begin = try #require(readme.range(of: Self.readmeBegin), "README.md marks its table with \(Self.readmeBegin)")
+        let end = try #require(readme.range(of: Self.readmeEnd, range: begin.upperBound..<readme.endIndex), "and \(Self.readmeEnd)")
+        let section = readme[begin.upperBound..<end.lowerBound].trimmingCharacters(in: .newlines)
+        let expected = PosternConfig.settingsMarkdownTable().trimmingCharacters(in: .newlines)
+        #expect(section == expected, "Put this between the markers in README.md:\n\(expected)")
+    }
+
     @Test("each key is listed once, and its environment name is POSTERN_ + the key")
     func keysAndEnvironment() {
         let keys = PosternConfig.settings.map(\.key)
