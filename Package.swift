@@ -156,7 +156,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosternCLITests",
-            dependencies: ["PosternCLI", "PosternCore", "PosternSQL", .product(name: "SQLKit", package: "sql-kit"),
+            dependencies: ["PosternCLI", "PosternApp", "PosternCore", "PosternSQL", .product(name: "SQLKit", package: "sql-kit"),
                            .product(name: "Logging", package: "swift-log")]
         ),
     ],
