@@ -98,7 +98,7 @@ extension AccountService {
             guard passed else {
                 let (token, _) = try await openSession(account: account, kind: .api, stage: .secondFactor, lifetime: policy.secondFactorWindow,
                                                        clientIP: clientIP, reason: "password")
-                return .secondFactorRequired(methods: try await secondFactorMethods(account: account), mfaToken: token,
+                return .secondFactorRequired(methods: SecondFactorMethod.allCases.filter(try await secondFactorMethods(account: account).contains), mfaToken: token,
                                              webauthn: try await beginKeyAssertion(account: account))
             }
         }

@@ -35,7 +35,7 @@ public struct AccountPolicy: Sendable {
 /// The API's answer to a sign-in.
 public enum APISignIn: Sendable {
     case signedIn(token: String, session: Session)
-    case secondFactorRequired(methods: [String], mfaToken: String, webauthn: WebAuthnOptions?)
+    case secondFactorRequired(methods: [SecondFactorMethod], mfaToken: String, webauthn: WebAuthnOptions?)
 }
 
 /// Where a sign-in stands after the password was checked.

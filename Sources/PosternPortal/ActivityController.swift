@@ -13,15 +13,13 @@ struct ActivityController: Sendable {
         router.group(context: BrowserContext.self).get("/security/activity", use: show)
     }
 
-    /// `?category=` filters; `?before=<millis>.<id>` pages on from an entry.
+    /// `?category=` filters; `?cursor=` pages on from an entry, in the same
+    /// opaque form as the API's `next_cursor` (a cursor this server did not
+    /// make is ignored: the first page is shown).
     func show(_ request: Request, context: BrowserContext) async throws -> Response {
         let categoryName = request.uri.queryParameters["category"].map(String.init)
         let category = categoryName.flatMap(ActivityEntry.Category.init(rawValue:))
-        var cursor: AuditCursor?
-        if let text = request.uri.queryParameters["before"], let millis = Int64(text.prefix { $0 != "." }),
-           let id = text.split(separator: ".", maxSplits: 1).dropFirst().first {
-            cursor = AuditCursor(at: Date(timeIntervalSince1970: Double(millis) / 1000), id: String(id))
-        }
+        let cursor = request.uri.queryParameters["cursor"].flatMap { ActivityCursor.decode(String($0)) }
         let page = try await accounts.activity(account: context.account, before: cursor, categories: category.map { [$0] }, limit: 50)
         var data: [String: Any] = [
             "all": category == nil, "signIn": category == .signIn, "protocolLogin": category == .protocolLogin, "change": category == .change,
@@ -31,8 +29,7 @@ struct ActivityController: Sendable {
             },
         ]
         if let next = page.next {
-            let before = "before=\(Int64(next.at.timeIntervalSince1970 * 1000)).\(next.id)"
-            data["next"] = (category.map { "category=\($0.rawValue)&" } ?? "") + before
+            data["next"] = (category.map { "category=\($0.rawValue)&" } ?? "") + "cursor=" + ActivityCursor.encode(next)
         }
         return try views.page("activity", context: context, data: data)
     }

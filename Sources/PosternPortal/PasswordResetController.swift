@@ -98,7 +98,7 @@ struct PasswordResetController: Sendable {
         }
         let methods = try await accounts.secondFactorMethods(account: account)
         var data: [String: Any] = ["token": token, "account": account.username, "mfaOn": account.mfaEnabled,
-                                   "hasKeys": methods.contains("webauthn"), "revokesApps": accounts.policy.revokeAppPasswordsOnReset]
+                                   "hasKeys": methods.contains(.webauthn), "revokesApps": accounts.policy.revokeAppPasswordsOnReset]
         if let error { data["error"] = error }
         return try views.page("reset", status: error == nil ? .ok : .badRequest, context: context, data: data)
     }

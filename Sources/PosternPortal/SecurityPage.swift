@@ -22,7 +22,7 @@ struct SecurityPage: Sendable {
         let codesRemaining = try await accounts.remainingRecoveryCodes(account: account)
         var data: [String: Any] = [
             "mfaOn": account.mfaEnabled,
-            "totpOn": methods.contains("totp"),
+            "totpOn": methods.contains(.totp),
             "hasKeys": !keys.isEmpty,
             "keys": keys.map { key -> [String: Any] in
                 var item: [String: Any] = ["id": Base64URL.encode(key.credentialID), "name": key.name, "added": PortalViews.display(key.createdAt)]

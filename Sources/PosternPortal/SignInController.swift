@@ -111,8 +111,8 @@ struct SignInController: Sendable {
 
     func verifyPage(_ context: PortalContext, _ account: Account, error: String? = nil) async throws -> Response {
         let methods = try await accounts.secondFactorMethods(account: account)
-        var data: [String: Any] = ["username": account.username, "hasTOTP": methods.contains("totp"), "hasKeys": methods.contains("webauthn"),
-                                   "hasCodes": methods.contains("recovery_code")]
+        var data: [String: Any] = ["username": account.username, "hasTOTP": methods.contains(.totp), "hasKeys": methods.contains(.webauthn),
+                                   "hasCodes": methods.contains(.recoveryCode)]
         if let error { data["error"] = error }
         return try views.page("signin_verify", status: error == nil ? .ok : .unauthorized, context: context, data: data)
     }
