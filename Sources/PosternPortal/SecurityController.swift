@@ -23,14 +23,15 @@ struct SecurityController: Sendable {
         signedIn.get("/security", use: show)
         signedIn.get("/security/reauth", use: showReauth)
         signedIn.post("/security/reauth", use: reauthenticate)
-        signedIn.get("/security/totp/setup", use: showTOTPSetup)
-        signedIn.post("/security/totp/confirm", use: confirmTOTP)
         signedIn.get("/security/recovery-codes/new/:id", use: revealRecoveryCodes)
 
         let changes = router.group(context: RecentlyProvenContext.self)
             .add(middleware: SensitiveChangeErrorMiddleware(page: securityPage))
         changes.post("/security/password", use: changePassword)
         changes.post("/security/totp/start", use: startTOTP)
+        // A pending setup shows its secret: only to a recently proven session.
+        changes.get("/security/totp/setup", use: showTOTPSetup)
+        changes.post("/security/totp/confirm", use: confirmTOTP)
         changes.post("/security/totp/disable", use: disableTOTP)
         changes.post("/security/keys/:id/remove", use: removeKey)
         changes.post("/security/recovery-codes", use: generateRecoveryCodes)
@@ -47,13 +48,20 @@ struct SecurityController: Sendable {
     // MARK: - Confirming it's you
 
     func showReauth(_ request: Request, context: BrowserContext) async throws -> Response {
-        try views.page("reauth", context: context, data: ["mfaOn": context.account.mfaEnabled])
+        try views.page("reauth", context: context, data: try await reauthData(context))
+    }
+
+    /// What the page asks for: the password, and with MFA on a code from the
+    /// authenticator app (when there is one) or a recovery code.
+    func reauthData(_ context: BrowserContext) async throws -> [String: Any] {
+        let methods = try await accounts.secondFactorMethods(account: context.account)
+        return ["mfaOn": context.account.mfaEnabled, "hasTOTP": methods.contains(.totp), "hasCodes": methods.contains(.recoveryCode)]
     }
 
     func reauthenticate(_ request: Request, context: BrowserContext) async throws -> Response {
         do {
-            try await accounts.reauthenticate(session: context.session, account: context.account,
-                                              password: context.field("password"), otp: context.form["otp"]?.first)
+            try await accounts.reauthenticate(session: context.session, account: context.account, password: context.field("password"),
+                                              otp: context.form["otp"]?.first, recoveryCode: context.form["recovery_code"]?.first)
             return PortalViews.redirect("/security?done=confirmed")
         } catch let error as PosternError {
             let message = switch error {
@@ -61,8 +69,9 @@ struct SecurityController: Sendable {
             case .invalidCredentials: "That password is not right."
             default: error.message
             }
-            let page = try views.page("reauth", status: error.retryAfter == nil ? .unauthorized : .tooManyRequests,
-                                      context: context, data: ["mfaOn": context.account.mfaEnabled, "error": message])
+            var data = try await reauthData(context)
+            data["error"] = message
+            let page = try views.page("reauth", status: error.retryAfter == nil ? .unauthorized : .tooManyRequests, context: context, data: data)
             return PortalViews.withRetryAfter(page, error)
         }
     }
@@ -83,16 +92,20 @@ struct SecurityController: Sendable {
         return PortalViews.redirect("/security/totp/setup")
     }
 
-    func showTOTPSetup(_ request: Request, context: BrowserContext) async throws -> Response {
+    func showTOTPSetup(_ request: Request, context: RecentlyProvenContext) async throws -> Response {
         try await totpSetupPage(context, error: nil)
     }
 
-    func confirmTOTP(_ request: Request, context: BrowserContext) async throws -> Response {
+    func confirmTOTP(_ request: Request, context: RecentlyProvenContext) async throws -> Response {
         do {
             try await accounts.confirmTOTP(account: context.account, code: context.field("otp"))
             return PortalViews.redirect("/security?done=mfa_on")
         } catch PosternError.invalidCode {
             return try await totpSetupPage(context, error: "That code is not valid. Enter the code your app shows now.")
+        } catch PosternError.totpNotPending {
+            return PortalViews.redirect("/security")  // nothing pending any more (expired or confirmed elsewhere)
+        } catch let error as PosternError where error.retryAfter != nil {
+            return PortalViews.withRetryAfter(try await totpSetupPage(context, error: error.message), error)
         }
     }
 
@@ -101,7 +114,7 @@ struct SecurityController: Sendable {
         return PortalViews.redirect("/security?done=mfa_off")
     }
 
-    func totpSetupPage(_ context: BrowserContext, error: String?) async throws -> Response {
+    func totpSetupPage(_ context: RecentlyProvenContext, error: String?) async throws -> Response {
         guard let enrolment = try await accounts.pendingTOTP(account: context.account) else { return PortalViews.redirect("/security") }
         let qr = try QRCode.encode(enrolment.otpauthURI)
         var grouped = ""
