@@ -131,6 +131,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "PosternCoreTests", dependencies: ["PosternCore"]),
+        .testTarget(name: "PosternAppTests", dependencies: ["PosternApp", "PosternCore"]),
         .testTarget(name: "PosternQRTests", dependencies: ["PosternQR"]),
         .testTarget(name: "PosternProtocolsTests", dependencies: ["PosternProtocols"]),
         .testTarget(
