@@ -40,7 +40,8 @@ extension AccountService {
             if let account, password.utf8.count <= limit {
                 matched = try await hasher.verify(password, against: account.passwordHash)
             } else {
-                _ = try await hasher.verify(String(password.prefix(limit)), against: hasher.dummyHash)
+                // Cut by UTF-8 bytes, as the protocol path does: a character can carry any number of marks.
+                _ = try await hasher.verify(String(decoding: password.utf8.prefix(limit), as: UTF8.self), against: hasher.dummyHash)
                 matched = false
             }
         } catch {

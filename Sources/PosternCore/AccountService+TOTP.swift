@@ -36,7 +36,7 @@ extension AccountService {
         guard attempts <= credentialGuard.policy.secondFactorFailuresPerHour else { throw PosternError.secondFactorLocked }
         guard let step = totp.matchingStep(code: code, key: secret, at: now, after: nil) else { throw PosternError.invalidCode }
         await credentialGuard.secondFactorSucceeded(accountID: account.id, now: now)
-        guard try await store.confirmTOTP(accountID: account.id, step: step, at: now,
+        guard try await store.confirmTOTP(accountID: account.id, sealedSecret: factor.sealedSecret, step: step, at: now,
                                           audit: changeEvent(.totpEnabled, account, .totpEnabled))
         else { throw PosternError.totpNotPending }
     }

@@ -103,11 +103,9 @@ public struct CredentialGuard: Sendable {
         let reservation: LoginThrottle.Reservation
         switch reserved {
         case .failure(let refusal):
-            // A refused attempt is still an attempt on the name: it counts
-            // toward the hourly cap (unless the source is known-good there).
-            if !(accountID.map { throttle.isKnownGood(accountID: $0, clientIP: clientIP, now: now) } ?? false) {
-                _ = try await store.addFailure(key: key, window: 3600, now: now)
-            }
+            // Refused by the name's own pacing: still an attempt on the name,
+            // counted toward the hourly cap (once per source per delay).
+            if refusal.countsForName { _ = try await store.addFailure(key: key, window: 3600, now: now) }
             return .refused(refusal.wait)
         case .success(let admitted):
             reservation = admitted
@@ -124,7 +122,14 @@ public struct CredentialGuard: Sendable {
         if count <= policy.accountFailuresPerHour {
             return .admitted(PasswordAttempt(reservation: reservation, name: name, countedInStore: true))
         }
-        if try await trustedElsewhere(accountID: accountID, clientIP: clientIP, now: now) {
+        let trusted: Bool
+        do {
+            trusted = try await trustedElsewhere(accountID: accountID, clientIP: clientIP, now: now)
+        } catch {
+            throttle.release(reservation)
+            throw error
+        }
+        if trusted {
             try? await store.removeFailure(key: key, window: 3600, now: now)
             return .admitted(PasswordAttempt(reservation: reservation, name: name, countedInStore: false))
         }
@@ -141,7 +146,7 @@ public struct CredentialGuard: Sendable {
         let succeeded = try await store.succeeded(accountID: accountID ?? "-", clientIP: clientIP, since: now.addingTimeInterval(-policy.knownGoodFor))
         guard succeeded, let accountID, throttle.mayTrust(accountID: accountID, clientIP: clientIP, now: now) else { return false }
         throttle.recordSuccess(accountID: accountID, clientIP: clientIP, now: now)
-        return true
+        return throttle.isKnownGood(accountID: accountID, clientIP: clientIP, now: now)
     }
 
     /// Settles an attempt as a wrong password (or an unknown name) and

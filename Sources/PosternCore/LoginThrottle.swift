@@ -59,7 +59,11 @@ public final class LoginThrottle: Sendable {
         var knownGood: [String: Date] = [:]
         /// Failures of a known-good source on its own account, per
         /// "accountID|bucket"; past `knownGoodFailures` it loses its standing.
+        /// They expire after an hour; a success does not wipe them.
         var knownGoodMisses: [String: [Date]] = [:]
+        /// Refusals already counted toward a name's cap, per "name|bucket":
+        /// until when (one per source per pacing delay).
+        var refusalsCounted: [String: Date] = [:]
         var global: [Date] = []
         /// When a stale credential was last recorded, per "app|ip".
         var staleSeen: [String: Date] = [:]
@@ -94,7 +98,9 @@ public final class LoginThrottle: Sendable {
             let known = accountID.map { isKnownGood(&state, accountID: $0, clientIP: clientIP, now: now) } ?? false
             let keys = paced(name: known ? nil : name, clientIP: clientIP)
             let wait = keys.reduce(0) { max($0, (state.notBefore[$1.key] ?? .distantPast).timeIntervalSince(now)) }
-            if wait > 0 { return .failure(Refusal(wait: wait)) }
+            if wait > 0 {
+                return .failure(Refusal(wait: wait, countsForName: countRefusal(&state, name: known ? nil : name, clientIP: clientIP, now: now)))
+            }
             for paced in keys {
                 append(&state, paced.key, now)
                 let excess = count(&state, paced.key, within: paced.window, now: now) - paced.allowance
@@ -104,9 +110,23 @@ public final class LoginThrottle: Sendable {
         }
     }
 
-    /// Why `reserve` refused: how long until the next slot.
+    /// Why `reserve` refused: how long until the next slot, and whether the
+    /// refusal counts toward the name's hourly cap: only when the name's own
+    /// pacing refused it (not the source's alone), once per source per delay,
+    /// so one address cannot push a name over its cap by hammering it.
     public struct Refusal: Error, Sendable {
         public let wait: TimeInterval
+        public let countsForName: Bool
+    }
+
+    private func countRefusal(_ state: inout State, name: String?, clientIP: String?, now: Date) -> Bool {
+        guard let name, let nameUntil = state.notBefore["name:" + name], nameUntil > now else { return false }
+        let sourcePaced = paced(name: nil, clientIP: clientIP).contains { (state.notBefore[$0.key] ?? .distantPast) > now }
+        guard !sourcePaced else { return false }
+        let key = name + "|" + (clientIP.flatMap { ClientAddress.buckets($0).first } ?? "-")
+        if let until = state.refusalsCounted[key], until > now { return false }
+        state.refusalsCounted[key] = nameUntil
+        return true
     }
 
     /// Settles a reservation as a failure and returns how long the answer
@@ -184,13 +204,17 @@ public final class LoginThrottle: Sendable {
     }
 
     /// Remembers an account-password success: this source is known-good for
-    /// the account (and its misses there are forgiven).
+    /// the account — unless it lost that standing by failing there within the
+    /// hour (its misses expire; a success does not wipe them, so another host
+    /// behind the same address cannot refresh the standing the user earned).
     public func recordSuccess(accountID: String, clientIP: String?, now: Date) {
         guard let bucket = clientIP.flatMap({ ClientAddress.buckets($0).first }) else { return }
         state.withLock { state in
             trim(&state, now: now)
-            state.knownGood[accountID + "|" + bucket] = now
-            state.knownGoodMisses[accountID + "|" + bucket] = nil
+            let key = accountID + "|" + bucket
+            let misses = state.knownGoodMisses[key]?.filter { now.timeIntervalSince($0) <= 3600 }.count ?? 0
+            guard misses < policy.knownGoodFailures else { return }
+            state.knownGood[key] = now
         }
     }
 
@@ -269,6 +293,7 @@ public final class LoginThrottle: Sendable {
     /// hourly cap itself is counted in the store and survives all of this.)
     private func trim(_ state: inout State, now: Date) {
         if state.notBefore.count > maximumKeys { state.notBefore = state.notBefore.filter { $0.value > now } }
+        if state.refusalsCounted.count > maximumKeys { state.refusalsCounted = state.refusalsCounted.filter { $0.value > now } }
         if state.knownGoodMisses.count > maximumKeys {
             state.knownGoodMisses = state.knownGoodMisses.filter { ($0.value.last.map { now.timeIntervalSince($0) <= 3600 }) ?? false }
         }

@@ -28,9 +28,11 @@ public protocol TOTPStore: Sendable {
     /// Stores an unconfirmed enrolment, replacing any earlier unconfirmed one.
     /// Returns false, changing nothing, when a confirmed factor exists.
     func savePendingTOTP(_ factor: TOTPFactor) async throws -> Bool
-    /// Confirms the pending enrolment and records `step` as used, atomically.
-    /// Returns false when there is no pending enrolment.
-    func confirmTOTP(accountID: String, step: Int64, at: Date, audit: AuditEvent) async throws -> Bool
+    /// Confirms the pending enrolment whose sealed secret is `sealedSecret`
+    /// (the one the code was checked against) and records `step` as used,
+    /// atomically. Returns false when there is no such pending enrolment —
+    /// none, or it was replaced by a newer one in the meantime.
+    func confirmTOTP(accountID: String, sealedSecret: Data, step: Int64, at: Date, audit: AuditEvent) async throws -> Bool
     /// Marks `step` used if it is later than the last used step, atomically.
     /// Returns false when the step was already used (a replay) or there is no
     /// confirmed factor. Two concurrent calls with one step: exactly one wins.

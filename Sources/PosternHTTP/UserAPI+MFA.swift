@@ -38,6 +38,7 @@ extension UserAPI {
             JSONBody.response(.ok, try await accounts.securityKeys(account: context.account).map(KeyInfo.init))
         }
         signedIn.delete("mfa/webauthn/:id") { _, context in
+            try requireRecentProof(context)
             guard let id = Base64URL.decode(try context.parameters.require("id")) else { throw PosternError.notFound }
             try await accounts.removeSecurityKey(account: context.account, session: context.session, credentialID: id)
             return Self.noContent

@@ -26,11 +26,11 @@ extension SQLStore: TOTPStore {
         }
     }
 
-    public func confirmTOTP(accountID: String, step: Int64, at: Date, audit: AuditEvent) async throws -> Bool {
+    public func confirmTOTP(accountID: String, sealedSecret: Data, step: Int64, at: Date, audit: AuditEvent) async throws -> Bool {
         try await executor.write { db in
             let done = try await db.raw("""
                 UPDATE totp_factors SET confirmed_at = \(bind: at.millis), last_step = \(bind: step)
-                WHERE account_id = \(bind: accountID) AND confirmed_at IS NULL RETURNING account_id
+                WHERE account_id = \(bind: accountID) AND confirmed_at IS NULL AND sealed_secret = \(bind: sealedSecret) RETURNING account_id
                 """).first() != nil
             if done { try await Self.insert([audit], db) }
             return done

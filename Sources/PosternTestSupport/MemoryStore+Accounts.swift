@@ -70,9 +70,9 @@ extension MemoryStore {
         }
     }
 
-    public func confirmTOTP(accountID: String, step: Int64, at: Date, audit: AuditEvent) async throws -> Bool {
+    public func confirmTOTP(accountID: String, sealedSecret: Data, step: Int64, at: Date, audit: AuditEvent) async throws -> Bool {
         try write { state in
-            guard let factor = state.totpFactors[accountID], factor.confirmedAt == nil else { return false }
+            guard let factor = state.totpFactors[accountID], factor.confirmedAt == nil, factor.sealedSecret == sealedSecret else { return false }
             state.totpFactors[accountID]?.confirmedAt = at
             state.totpFactors[accountID]?.lastStep = step
             try state.insert([audit])

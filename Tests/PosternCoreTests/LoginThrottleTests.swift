@@ -68,6 +68,26 @@ struct LoginThrottleTests {
         #expect(!throttle.isKnownGood(accountID: "alice", clientIP: "198.51.100.7", now: t0.addingTimeInterval(200)))
         #expect(!throttle.mayTrust(accountID: "alice", clientIP: "198.51.100.7", now: t0.addingTimeInterval(200)), "nor may another instance vouch for it")
         #expect(throttle.mayTrust(accountID: "alice", clientIP: "198.51.100.7", now: t0.addingTimeInterval(3800)), "for an hour")
+        throttle.recordSuccess(accountID: "alice", clientIP: "198.51.100.7", now: t0.addingTimeInterval(200))
+        #expect(!throttle.isKnownGood(accountID: "alice", clientIP: "198.51.100.7", now: t0.addingTimeInterval(201)),
+                "a success within the hour does not wipe the misses: a neighbour behind the same address cannot refresh the standing")
+    }
+
+    @Test("a refusal counts toward the name's cap only when the name's pacing caused it, once per source per delay")
+    func refusalsForTheCap() {
+        let throttle = LoginThrottle()
+        for i in 0..<21 {
+            if let attempt = reserve(throttle, name: "n", "10.7.\(i).1", at: 0) { _ = throttle.fail(attempt, accountID: nil, clientIP: "10.7.\(i).1", now: t0) }
+        }
+        func refusal(_ ip: String, at seconds: Double) -> LoginThrottle.Refusal? {
+            if case .failure(let refusal) = throttle.reserve(name: "n", accountID: nil, clientIP: ip, now: t0.addingTimeInterval(seconds)) { return refusal }
+            return nil
+        }
+        #expect(refusal("192.0.2.1", at: 0.01)?.countsForName == true, "the name is paced: a new source's refusal counts")
+        #expect(refusal("192.0.2.1", at: 0.02)?.countsForName == false, "the same source again within the delay does not")
+        #expect(refusal("192.0.2.2", at: 0.02)?.countsForName == true)
+        for i in 0..<6 { _ = throttle.recordFailure(name: nil, accountID: nil, clientIP: "203.0.113.99", countsForName: false, now: t0.addingTimeInterval(0.03 + Double(i) * 0.001)) }
+        #expect(refusal("203.0.113.99", at: 0.04)?.countsForName == false, "a paced source's hammering does not count for the name")
     }
 
     @Test("neighbours in a /24 share a wider allowance; IPv6 counts per /64 and /48; IPv4-mapped is IPv4")

@@ -60,8 +60,10 @@ struct StoreContractTests {
             #expect(try await store.account(id: alice.id)?.mfaEnabled == false, "pending is not MFA")
             #expect(try await !store.consumeTOTPStep(accountID: alice.id, step: 5), "no confirmed factor yet")
 
-            #expect(try await store.confirmTOTP(accountID: alice.id, step: 100, at: Fixture.t0, audit: Fixture.audit(alice.id, .totpEnabled)))
-            #expect(try await !store.confirmTOTP(accountID: alice.id, step: 101, at: Fixture.t0, audit: Fixture.audit(alice.id)))
+            #expect(try await !store.confirmTOTP(accountID: alice.id, sealedSecret: Data([1, 2, 3]), step: 100, at: Fixture.t0, audit: Fixture.audit(alice.id)),
+                    "a code checked against a secret that has since been replaced confirms nothing")
+            #expect(try await store.confirmTOTP(accountID: alice.id, sealedSecret: Fixture.pendingSecret, step: 100, at: Fixture.t0, audit: Fixture.audit(alice.id, .totpEnabled)))
+            #expect(try await !store.confirmTOTP(accountID: alice.id, sealedSecret: Fixture.pendingSecret, step: 101, at: Fixture.t0, audit: Fixture.audit(alice.id)))
             #expect(try await store.account(id: alice.id)?.mfaEnabled == true)
             #expect(try await store.account(username: alice.username)?.mfaEnabled == true)
             #expect(try await store.totpFactor(accountID: alice.id)?.lastStep == 100)
@@ -79,7 +81,7 @@ struct StoreContractTests {
             let alice = Fixture.account()
             try await store.createAccount(alice, audit: Fixture.audit(alice.id))
             #expect(try await store.savePendingTOTP(Fixture.totp(alice)))
-            #expect(try await store.confirmTOTP(accountID: alice.id, step: 100, at: Fixture.t0, audit: Fixture.audit(alice.id)))
+            #expect(try await store.confirmTOTP(accountID: alice.id, sealedSecret: Fixture.pendingSecret, step: 100, at: Fixture.t0, audit: Fixture.audit(alice.id)))
             #expect(try await !store.consumeTOTPStep(accountID: alice.id, step: 100))
             #expect(try await !store.consumeTOTPStep(accountID: alice.id, step: 99))
             #expect(try await store.consumeTOTPStep(accountID: alice.id, step: 101))
@@ -93,7 +95,7 @@ struct StoreContractTests {
             let alice = Fixture.account()
             try await store.createAccount(alice, audit: Fixture.audit(alice.id))
             #expect(try await store.savePendingTOTP(Fixture.totp(alice)))
-            #expect(try await store.confirmTOTP(accountID: alice.id, step: 1, at: Fixture.t0, audit: Fixture.audit(alice.id)))
+            #expect(try await store.confirmTOTP(accountID: alice.id, sealedSecret: Fixture.pendingSecret, step: 1, at: Fixture.t0, audit: Fixture.audit(alice.id)))
             let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for _ in 0..<24 { group.addTask { try await store.consumeTOTPStep(accountID: alice.id, step: 2) } }
                 var count = 0
@@ -225,7 +227,7 @@ struct StoreContractTests {
             #expect(try await store.appPasswordWithAccount(digest: Data(Secrets.randomBytes(32))) == nil)
             #expect(try await store.setDisabled(accountID: alice.id, true, audit: Fixture.audit(alice.id)))
             #expect(try await store.savePendingTOTP(Fixture.totp(alice)))
-            #expect(try await store.confirmTOTP(accountID: alice.id, step: 1, at: Fixture.t0, audit: Fixture.audit(alice.id)))
+            #expect(try await store.confirmTOTP(accountID: alice.id, sealedSecret: Fixture.pendingSecret, step: 1, at: Fixture.t0, audit: Fixture.audit(alice.id)))
             #expect(try await store.revokeAppPassword(accountID: alice.id, id: phone.id, at: Fixture.t0, audit: Fixture.audit(alice.id)))
             found = try #require(try await store.appPasswordWithAccount(digest: phone.digest))
             #expect(found.1.disabled && found.1.mfaEnabled)
@@ -301,7 +303,7 @@ struct StoreContractTests {
             #expect(try await store.securityKeys(accountID: alice.id).count == 1)
             #expect(try await store.account(id: alice.id)?.mfaEnabled == true)
             #expect(try await store.savePendingTOTP(Fixture.totp(alice)))
-            #expect(try await store.confirmTOTP(accountID: alice.id, step: 1, at: Fixture.t0, audit: Fixture.audit(alice.id)))
+            #expect(try await store.confirmTOTP(accountID: alice.id, sealedSecret: Fixture.pendingSecret, step: 1, at: Fixture.t0, audit: Fixture.audit(alice.id)))
             let last = try #require(try await store.securityKeys(accountID: alice.id).first)
             #expect(try await store.removeSecurityKeyUnlessLast(credentialID: last.credentialID, accountID: alice.id, audit: Fixture.audit(alice.id)) == .removed,
                     "an authenticator app remains")

@@ -103,7 +103,10 @@ enum Fixture {
                           createdAt: t0, expiresAt: expiresAt)
     }
 
-    static func totp(_ account: Account) -> TOTPFactor {
-        TOTPFactor(accountID: account.id, sealedSecret: Data(Secrets.randomBytes(48)), createdAt: t0)
+    /// The sealed secret `totp(_:)` stores (what a confirmation names).
+    static let pendingSecret = Data(repeating: 7, count: 48)
+
+    static func totp(_ account: Account, sealedSecret: Data = pendingSecret) -> TOTPFactor {
+        TOTPFactor(accountID: account.id, sealedSecret: sealedSecret, createdAt: t0)
     }
 }
