@@ -55,6 +55,7 @@ import TOMLKit
 /// | `password_change.revoke_app_passwords` | `false` | whether "also revoke all app passwords" starts ticked when changing the password |
 /// | `activity.retention_days` | `90` | days activity is kept |
 /// | `client.imap`, `client.pop3`, `client.smtp`, `client.xmpp` | public URL host, 993, 995, 587, 5222 | servers shown to users with a new app password |
+/// | `terminate.*` | no drivers | servers told to end open sessions after a revocation: see `TerminateConfig` |
 public struct PosternConfig: Sendable, Equatable {
     public var listen = HostAndPort(host: "127.0.0.1", port: 8080)
     public var authListen = HostAndPort(host: "127.0.0.1", port: 8081)
@@ -99,6 +100,7 @@ public struct PosternConfig: Sendable, Equatable {
     public var revokeAppPasswordsOnReset = true
     public var passwordChangeRevokesByDefault = false
     public var activityRetentionDays = 90
+    public var terminate = TerminateConfig()
 
     public init() {}
 
@@ -120,7 +122,7 @@ public struct PosternConfig: Sendable, Equatable {
         "database.url", "database.password_file", "database.max_connections",
         "trusted_proxies", "mail.smtp_url", "mail.from", "mail.ca_file", "mail.retry_base", "reset.token_lifetime", "reset.revoke_app_passwords",
         "password_change.revoke_app_passwords", "activity.retention_days",
-    ]
+    ] + TerminateConfig.keys
 
     /// The message protocol clients get for every refusal, unless configured.
     public var effectiveDenialMessage: String {
@@ -289,6 +291,7 @@ public struct PosternConfig: Sendable, Equatable {
         if let value = try bool("reset.revoke_app_passwords") { revokeAppPasswordsOnReset = value }
         if let value = try bool("password_change.revoke_app_passwords") { passwordChangeRevokesByDefault = value }
         if let value = try int("activity.retention_days", 1...3650) { activityRetentionDays = value }
+        terminate = try TerminateConfig(values: values)
         if let text = values["log_level"] {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(text) else {
                 throw ConfigError.invalid("log_level", "trace, debug, info, notice, warning, error or critical", text)

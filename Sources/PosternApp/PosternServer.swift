@@ -71,6 +71,7 @@ public enum PosternServer {
         let config = environment.config
         let sharedSecret = try config.authSecretFile.map { Array(try readSecret($0, setting: "auth_secret_file").utf8) }
         let authEndpoints = try environment.authEndpoints()
+        let terminator = try environment.terminationService(logger: logger)
 
         try await environment.hasher.warmUp()
         let secretMode = sharedSecret == nil ? "off" : "on"
@@ -100,7 +101,7 @@ public enum PosternServer {
                                          clock: environment.clock, logger: logger)
         logger.notice("notifications", metadata: ["transport": "\(config.smtpURL.map { "smtp \($0.host):\($0.port)" } ?? "files in <data>/outbox")",
                                                   "from": "\(config.effectiveMailFrom)"])
-        var services: [any Service] = [retention, delivery, flusher, auth, portal]
+        var services: [any Service] = [retention, delivery, terminator, flusher, auth, portal]
         if !config.saslListen.isEmpty {
             let verifier = SASLVerifier(authenticator: environment.authenticator, metrics: environment.metrics,
                                         defaultDomain: config.saslDefaultDomain,

@@ -79,11 +79,14 @@ public struct AccountService: Sendable {
     public let credentialGuard: CredentialGuard
     /// Composes the owner's notifications; nil sends none.
     let notices: NoticeComposer?
+    /// The servers told to end open sessions after a revocation; none by default.
+    public let terminationTargets: [TerminationTarget]
 
     public init(store: any AccountServiceStore, hasher: any PasswordHasher, keys: KeyRing, passwordPolicy: PasswordPolicy,
                 policy: AccountPolicy, clock: Clock = .system, webAuthn: WebAuthnSettings = WebAuthnSettings(publicURL: "http://localhost:8080"),
-                credentialGuard: CredentialGuard? = nil, notices: NoticeComposer? = nil) {
+                credentialGuard: CredentialGuard? = nil, notices: NoticeComposer? = nil, terminationTargets: [TerminationTarget] = []) {
         self.credentialGuard = credentialGuard ?? CredentialGuard(store: store, keys: keys)
+        self.terminationTargets = terminationTargets
         self.notices = notices
         self.store = store
         self.hasher = hasher
@@ -132,7 +135,8 @@ public struct AccountService: Sendable {
 
     public func setDisabled(username: String, _ disabled: Bool) async throws {
         let account = try await account(username: username)
-        let event = AuditEvent(accountID: account.id, kind: disabled ? .accountDisabled : .accountEnabled, result: "ok", reason: "admin", at: clock.now)
+        var event = AuditEvent(accountID: account.id, kind: disabled ? .accountDisabled : .accountEnabled, result: "ok", reason: "admin", at: clock.now)
+        if disabled { event.terminations = endSessions(.accountDisabled, account, key: event.id) }
         guard try await store.setDisabled(accountID: account.id, disabled, audit: event) else { throw PosternError.notFound }
         if disabled { _ = try await store.deleteSessions(accountID: account.id, keeping: nil) }
     }
@@ -150,6 +154,7 @@ public struct AccountService: Sendable {
         // One notice for the whole reset, with the last step.
         var last = event("admin: recovery codes")
         if let notice = notices?.change(.mfaResetByAdministrator, recipient: account.username, clientIP: nil, at: now) { last.notices = [notice] }
+        last.terminations = endSessions(.mfaReset, account, key: last.id)
         try await store.replaceRecoveryCodes(accountID: account.id, codes: [], audit: last)
     }
 
@@ -519,19 +524,26 @@ public struct AccountService: Sendable {
     }
 
     public func revokeAppPassword(account: Account, id: String) async throws {
-        let name = try await store.listAppPasswords(accountID: account.id).first { $0.id == id }?.name ?? "?"
-        guard try await store.revokeAppPassword(accountID: account.id, id: id, at: clock.now,
-                                                audit: changeEvent(.appPasswordRevoked, account, .appPasswordRevoked(name: name),
-                                                                   reason: name, appPasswordID: id))
+        let record = try await store.listAppPasswords(accountID: account.id).first { $0.id == id }
+        let name = record?.name ?? "?"
+        var event = changeEvent(.appPasswordRevoked, account, .appPasswordRevoked(name: name), reason: name, appPasswordID: id)
+        if let record { event.terminations = endSessions(.appPasswordRevoked, account, revoked: record, key: id) }
+        guard try await store.revokeAppPassword(accountID: account.id, id: id, at: clock.now, audit: event)
         else { throw PosternError.notFound }
     }
 
     @discardableResult
     public func revokeAllAppPasswords(account: Account) async throws -> Int {
         let active = try await store.listAppPasswords(accountID: account.id).filter { $0.revokedAt == nil }.count
-        return try await store.revokeAllAppPasswords(accountID: account.id, at: clock.now,
-                                                     audit: changeEvent(.appPasswordRevoked, account, .allAppPasswordsRevoked(count: active),
-                                                                        reason: "all"))
+        var event = changeEvent(.appPasswordRevoked, account, .allAppPasswordsRevoked(count: active), reason: "all")
+        event.terminations = endSessions(.allAppPasswordsRevoked, account, key: event.id)
+        return try await store.revokeAllAppPasswords(accountID: account.id, at: clock.now, audit: event)
+    }
+
+    /// The orders that end the open sessions a change makes stale (written
+    /// with the change's event, so they exist exactly when the change does).
+    func endSessions(_ cause: TerminationCause, _ account: Account, revoked: AppPasswordRecord? = nil, key: String) -> [TerminationTask] {
+        SessionTermination.orders(cause: cause, account: account, revoked: revoked, targets: terminationTargets, key: key, at: clock.now)
     }
 
     public func activity(account: Account, limit: Int = 100) async throws -> [AuditEvent] {
