@@ -81,6 +81,30 @@ struct DovecotDriver: SessionTerminationDriver {
     }
 }
 
+/// ejabberd (`mod_http_api`'s `kick_user`) and Prosody
+/// (`mod_postern_disconnect`): all of the user's sessions, one call.
+struct XMPPDriver: SessionTerminationDriver {
+    let server: XMPPKick.Server
+    let url: URL
+    /// The `Authorization` value from the driver's credential file, if any.
+    let authorization: String?
+    let timeout: Double
+    let target: TerminationTarget
+
+    func terminate(_ order: TerminationTask) async throws -> [String: Int]? {
+        guard let jid = XMPPKick.jid(order.username) else {
+            throw TerminationFailure(description: "the username is not user@host", permanent: true)
+        }
+        let (status, answer) = try await TerminationHTTP.post(url, headers: authorization.map { [("Authorization", $0)] } ?? [],
+                                                             contentType: "application/json",
+                                                             body: XMPPKick.requestBody(user: jid.user, host: jid.host), timeout: timeout)
+        switch XMPPKick.parse(server, status: status, body: answer) {
+        case .ended(let count): return ["xmpp": count]
+        case .failed(let reason): throw TerminationFailure(description: reason)
+        }
+    }
+}
+
 extension TerminateConfig {
     /// The drivers, their credentials read from their files. Throws a
     /// `ConfigError` naming the setting when a file cannot be read.
@@ -92,6 +116,20 @@ extension TerminateConfig {
                 guard let config = dovecot, let file = config.secretFile else { continue }
                 let key = try PosternServer.readSecret(file, setting: "terminate.dovecot.api_key_file", minimumLength: 1)
                 drivers[target.server] = DovecotDriver(config: config, apiKey: key, target: target)
+            case "ejabberd":
+                guard let config = ejabberd else { continue }
+                // `user@host:password` of an account allowed kick_user, sent as Basic auth.
+                let credentials = try config.secretFile.map {
+                    try PosternServer.readSecret($0, setting: "terminate.ejabberd.credentials_file", minimumLength: 3)
+                }
+                drivers[target.server] = XMPPDriver(server: .ejabberd, url: config.url.appendingPathComponent("kick_user"),
+                                                    authorization: credentials.map { "Basic " + Data($0.utf8).base64EncodedString() },
+                                                    timeout: config.timeout, target: target)
+            case "prosody":
+                guard let config = prosody, let file = config.secretFile else { continue }
+                let secret = try PosternServer.readSecret(file, setting: "terminate.prosody.secret_file")
+                drivers[target.server] = XMPPDriver(server: .prosody, url: config.url, authorization: "Bearer " + secret,
+                                                    timeout: config.timeout, target: target)
             default:
                 continue
             }

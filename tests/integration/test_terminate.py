@@ -1,5 +1,7 @@
 """Revocation reaches live sessions: after a revocation Postern tells Dovecot
-(doveadm's HTTP API, `kick`) to close the app password's open connections.
+(doveadm's HTTP API, `kick`), ejabberd (mod_http_api, `kick_user`) and Prosody
+(integrations/prosody/mod_postern_disconnect.lua) to close the app
+password's open connections.
 
 Each test holds a real IMAP connection in IDLE, revokes through the user API,
 and waits — with a bound, no sleeps — for the server to close it. The
@@ -80,10 +82,11 @@ def last_used_from(account, app, address):
     wait_until(recorded, 10, "the last use to be recorded")
 
 
-def termination_events(account):
+def termination_events(account, server):
+    """The account's attempts to end sessions on `server`, newest first."""
     r = requests.get(f"{account.stack.url}/api/v1/activity?category=change&limit=50", headers=account.headers, timeout=30)
     assert r.status_code == 200, r.text
-    return [e for e in r.json()["events"] if e["kind"] == "sessions_ended"]
+    return [e for e in r.json()["events"] if e["kind"] == "sessions_ended" and e["summary"].startswith(server + ":")]
 
 
 def record_latency(what, seconds):
@@ -112,7 +115,7 @@ def test_imap_idle_through_dovecot_ends_on_revocation_and_other_clients_stay(sta
         last_used_from(account, laptop, OTHER_IP)
         revoke_and_measure(account, phone, revoked, "dovecot IMAP IDLE")
         assert other.still_works(), "the other app password's session from another address stays"
-        events = wait_until(lambda: termination_events(account), 10, "the attempt in the activity")
+        events = wait_until(lambda: termination_events(account, "dovecot"), 10, "the attempt in the activity")
         assert events[0]["result"] == "ok"
         assert events[0]["summary"] == f"dovecot: ended 1 IMAP session from {CLIENT_IP}, 127.0.0.1"
     finally:
@@ -142,13 +145,72 @@ def test_dovecot_down_at_revocation_is_told_when_it_is_back(stack):
     demo_stack(stack, "stop", "dovecot")
     try:
         account.revoke(phone["id"])
-        retrying = wait_until(lambda: [e for e in termination_events(account) if e["result"] == "retrying"], 30,
+        retrying = wait_until(lambda: [e for e in termination_events(account, "dovecot") if e["result"] == "retrying"], 30,
                               "a failed attempt in the activity")
         assert "could not close open connections" in retrying[0]["summary"] and "will try again" in retrying[0]["summary"]
     finally:
         demo_stack(stack, "resume", "dovecot")
     back = time.monotonic()
-    done = wait_until(lambda: [e for e in termination_events(account) if e["result"] == "ok"], 60, "the retry after Dovecot is back")
+    done = wait_until(lambda: [e for e in termination_events(account, "dovecot") if e["result"] == "ok"], 60, "the retry after Dovecot is back")
     record_latency("dovecot back -> retried kick delivered", time.monotonic() - back)
     assert done[0]["summary"] == "dovecot: no open sessions"
     assert len(done) == 1
+
+
+def xmpp_session_ends_on_revocation(port, account, app):
+    """Logs in with slixmpp, revokes once the session is up, and returns the
+    seconds until the server ended the stream (None: still open after 5 s)."""
+    import asyncio
+    import logging
+
+    import slixmpp
+
+    logging.getLogger("slixmpp").setLevel(logging.CRITICAL)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    client = slixmpp.ClientXMPP(account.local + "@" + DOMAIN + "/phone", app["password"])
+    client["feature_mechanisms"].unencrypted_plain = True
+    client["feature_mechanisms"].use_mech = "PLAIN"
+    started, ended = loop.create_future(), loop.create_future()
+    client.add_event_handler("session_start", lambda _: started.done() or started.set_result(True))
+    client.add_event_handler("disconnected", lambda _: ended.done() or ended.set_result(time.monotonic()))
+    client.connect(("127.0.0.1", port), disable_starttls=True, force_starttls=False)
+
+    async def scenario():
+        await asyncio.wait_for(started, 30)
+        await loop.run_in_executor(None, lambda: account.app_passwords())  # the session is up and idle
+        began = time.monotonic()
+        await loop.run_in_executor(None, account.revoke, app["id"])
+        try:
+            return await asyncio.wait_for(ended, 5) - began
+        except asyncio.TimeoutError:
+            return None
+    try:
+        return loop.run_until_complete(scenario())
+    finally:
+        client.disconnect(wait=0)
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
+
+
+def test_xmpp_session_on_ejabberd_ends_on_revocation(stack):
+    account = Account(stack, "kick-ejabberd", "correct horse battery staple 7", mfa=True)
+    app = account.app_password("Chat", protocols=["xmpp"])
+    seconds = xmpp_session_ends_on_revocation(stack.port("EJABBERD_C2S_PORT"), account, app)
+    assert seconds is not None, "the ejabberd stream stayed open 5 s after the revocation"
+    record_latency("ejabberd XMPP stream", seconds)
+    events = wait_until(lambda: termination_events(account, "ejabberd"), 10, "the attempt in the activity")
+    assert [e["summary"] for e in events] == ["ejabberd: ended 1 XMPP session"]
+
+
+def test_xmpp_session_on_prosody_ends_on_revocation(stack):
+    account = Account(stack, "kick-prosody", "correct horse battery staple 7", mfa=True)
+    app = account.app_password("Chat", protocols=["xmpp"])
+    seconds = xmpp_session_ends_on_revocation(stack.port("PROSODY_C2S_PORT"), account, app)
+    assert seconds is not None, "the Prosody stream stayed open 5 s after the revocation"
+    record_latency("prosody XMPP stream", seconds)
+    events = wait_until(lambda: termination_events(account, "prosody"), 10, "the attempt in the activity")
+    assert [e["summary"] for e in events] == ["prosody: ended 1 XMPP session"]
