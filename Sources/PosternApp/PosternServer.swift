@@ -68,6 +68,23 @@ public enum PosternServer {
 
     public static func run(environment: PosternEnvironment, logger: Logger,
                            onListening: @escaping @Sendable (Listening) async -> Void = { _ in }) async throws {
+        let group: ServiceGroup
+        do {
+            group = try await serviceGroup(environment: environment, logger: logger, onListening: onListening)
+        } catch {
+            // A setting that refuses to start (a key file missing, a bad
+            // driver): close the database before saying so.
+            await environment.close()
+            throw error
+        }
+        try await group.run()
+        await environment.close()
+        logger.notice("stopped")
+    }
+
+    /// Every listener and background service, ready to run.
+    static func serviceGroup(environment: PosternEnvironment, logger: Logger,
+                             onListening: @escaping @Sendable (Listening) async -> Void) async throws -> ServiceGroup {
         let config = environment.config
         let sharedSecret = try config.authSecretFile.map { Array(try readSecret($0, setting: "auth_secret_file").utf8) }
         let authEndpoints = try environment.authEndpoints()
@@ -117,9 +134,6 @@ public enum PosternServer {
         // A stop never hangs: after 10 s of graceful shutdown the rest is cancelled.
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(10)
         groupConfiguration.maximumCancellationDuration = .seconds(5)
-        let group = ServiceGroup(configuration: groupConfiguration)
-        try await group.run()
-        await environment.close()
-        logger.notice("stopped")
+        return ServiceGroup(configuration: groupConfiguration)
     }
 }
