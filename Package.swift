@@ -126,13 +126,14 @@ let package = Package(
         .executableTarget(
             name: "PosternBenchSeed",
             dependencies: [
-                "PosternCore", "PosternApp",
+                "PosternCore", "PosternApp", "PosternSQL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "PosternCoreTests", dependencies: ["PosternCore"]),
+        .testTarget(name: "PosternAppTests", dependencies: ["PosternApp", "PosternCore"]),
         .testTarget(name: "PosternQRTests", dependencies: ["PosternQR"]),
         .testTarget(name: "PosternProtocolsTests", dependencies: ["PosternProtocols"]),
         .testTarget(
@@ -158,7 +159,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosternCLITests",
-            dependencies: ["PosternCLI", "PosternCore", "PosternSQL", .product(name: "SQLKit", package: "sql-kit"),
+            dependencies: ["PosternCLI", "PosternApp", "PosternCore", "PosternSQL", .product(name: "SQLKit", package: "sql-kit"),
                            .product(name: "Logging", package: "swift-log")]
         ),
     ],

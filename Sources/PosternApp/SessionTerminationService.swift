@@ -67,7 +67,7 @@ struct SessionTerminationService: Service {
             result = .failure(TerminationFailure(description: "no \(order.server) driver is configured", permanent: true))
         }
         let (outcome, event) = record(order, attempts: attempts, result)
-        let label = switch outcome { case .done: "ok"; case .retry: "retrying"; case .failed: "failed" }
+        let label = event.result.rawValue
         metrics?.countTermination(server: order.server, result: label, duration: ContinuousClock.now - started)
         logger.log(level: label == "ok" ? .info : .warning, "session termination",
                    metadata: ["order": "\(order.id)", "server": "\(order.server)", "attempt": "\(attempts)", "result": "\(label)",
@@ -99,8 +99,8 @@ struct SessionTerminationService: Service {
             summary = SessionTermination.summary(server: order.server, addresses: order.addresses, ended: nil,
                                                  error: failure.description, final: next == nil)
         }
-        let label = switch outcome { case .done: "ok"; case .retry: "retrying"; case .failed: "failed" }
-        var event = AuditEvent(accountID: order.accountID, kind: .sessionsEnded, result: label, reason: summary, at: now)
+        let result: AuditEvent.Outcome = switch outcome { case .done: .ok; case .retry: .retrying; case .failed: .failed }
+        var event = AuditEvent(accountID: order.accountID, kind: .sessionsEnded, result: result, reason: summary, at: now)
         if case .failed = outcome,
            let notice = notices?.sessionsNotEnded(recipient: order.username, server: order.server, orderID: order.id, at: now) {
             event.notices = [notice]

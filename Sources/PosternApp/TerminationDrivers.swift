@@ -58,10 +58,10 @@ struct DovecotDriver: SessionTerminationDriver {
     let timeout: Double
     let target: TerminationTarget
 
-    init(config: TerminateConfig.Driver, apiKey: String, target: TerminationTarget) {
-        url = config.url
+    init(url: URL, apiKey: String, timeout: Double, target: TerminationTarget) {
+        self.url = url
         authorization = DoveadmKick.authorization(apiKey: apiKey)
-        timeout = config.timeout
+        self.timeout = timeout
         self.target = target
     }
 
@@ -107,33 +107,43 @@ struct XMPPDriver: SessionTerminationDriver {
 
 extension TerminateConfig {
     /// The drivers, their credentials read from their files. Throws a
-    /// `ConfigError` naming the setting when a file cannot be read.
+    /// `ConfigError` naming the setting when a driver's URL is set without its
+    /// required file, or a file cannot be read: `serve` refuses to start.
     func drivers() throws -> [String: any SessionTerminationDriver] {
         var drivers: [String: any SessionTerminationDriver] = [:]
         for target in targets {
             switch target.server {
             case "dovecot":
-                guard let config = dovecot, let file = config.secretFile else { continue }
-                let key = try PosternServer.readSecret(file, setting: "terminate.dovecot.api_key_file", minimumLength: 1)
-                drivers[target.server] = DovecotDriver(config: config, apiKey: key, target: target)
+                guard let url = dovecot.url else { continue }
+                let key = try PosternServer.readSecret(try required(dovecot, "terminate.dovecot.api_key_file"),
+                                                       setting: "terminate.dovecot.api_key_file", minimumLength: 1)
+                drivers[target.server] = DovecotDriver(url: url, apiKey: key, timeout: dovecot.timeout, target: target)
             case "ejabberd":
-                guard let config = ejabberd else { continue }
+                guard let url = ejabberd.url else { continue }
                 // `user@host:password` of an account allowed kick_user, sent as Basic auth.
-                let credentials = try config.secretFile.map {
+                let credentials = try ejabberd.secretFile.map {
                     try PosternServer.readSecret($0, setting: "terminate.ejabberd.credentials_file", minimumLength: 3)
                 }
-                drivers[target.server] = XMPPDriver(server: .ejabberd, url: config.url.appendingPathComponent("kick_user"),
+                drivers[target.server] = XMPPDriver(server: .ejabberd, url: url.appendingPathComponent("kick_user"),
                                                     authorization: credentials.map { "Basic " + Data($0.utf8).base64EncodedString() },
-                                                    timeout: config.timeout, target: target)
+                                                    timeout: ejabberd.timeout, target: target)
             case "prosody":
-                guard let config = prosody, let file = config.secretFile else { continue }
-                let secret = try PosternServer.readSecret(file, setting: "terminate.prosody.secret_file")
-                drivers[target.server] = XMPPDriver(server: .prosody, url: config.url, authorization: "Bearer " + secret,
-                                                    timeout: config.timeout, target: target)
+                guard let url = prosody.url else { continue }
+                let secret = try PosternServer.readSecret(try required(prosody, "terminate.prosody.secret_file"),
+                                                          setting: "terminate.prosody.secret_file")
+                drivers[target.server] = XMPPDriver(server: .prosody, url: url, authorization: "Bearer " + secret,
+                                                    timeout: prosody.timeout, target: target)
             default:
                 continue
             }
         }
         return drivers
+    }
+
+    private func required(_ driver: Driver, _ setting: String) throws -> String {
+        guard let file = driver.secretFile else {
+            throw ConfigError.invalid(setting, "a file holding the secret (its server's url is set)", "")
+        }
+        return file
     }
 }

@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import PosternApp
 import PosternCore
+import PosternSQL
 import SQLKit
 
 @main
@@ -71,20 +72,7 @@ struct BenchSeed: AsyncParsableCommand {
                     }
                 }
             }
-            let accountsToWrite = accountRows
-            let appsToWrite = appRows
-            try await executor.write { db in
-                for chunk in stride(from: 0, to: accountsToWrite.count, by: 500) {
-                    let insert = db.insert(into: "accounts").columns("id", "username", "password_hash", "disabled", "created_at")
-                    for row in accountsToWrite[chunk..<min(chunk + 500, accountsToWrite.count)] { insert.values(row) }
-                    try await insert.run()
-                }
-                for chunk in stride(from: 0, to: appsToWrite.count, by: 500) {
-                    let insert = db.insert(into: "app_passwords").columns("id", "account_id", "name", "digest", "protocols", "created_at")
-                    for row in appsToWrite[chunk..<min(chunk + 500, appsToWrite.count)] { insert.values(row) }
-                    try await insert.run()
-                }
-            }
+            try await Self.insert(accounts: accountRows, appPasswords: appRows, into: executor)
             index = end
             if index % 20_000 == 0 { print("seeded \(index) accounts in \(Int(Date().timeIntervalSince(started))) s") }
         }
@@ -93,5 +81,19 @@ struct BenchSeed: AsyncParsableCommand {
         try (specialCreds["light@bench.example", default: []].joined(separator: "\n") + "\n").write(toFile: out + ".light", atomically: true, encoding: .utf8)
         try (specialCreds["heavy@bench.example", default: []].joined(separator: "\n") + "\n").write(toFile: out + ".heavy", atomically: true, encoding: .utf8)
         print("seeded \(accounts + specials.count) accounts and \(accounts * perAccount + 1001) app passwords in \(Int(Date().timeIntervalSince(started))) s")
+    }
+
+    /// Writes one batch of rows in one transaction, 500 rows a statement.
+    static func insert(accounts: [[any SQLExpression]], appPasswords: [[any SQLExpression]], into executor: any SQLExecutor) async throws {
+        try await executor.write { db in
+            for (table, columns, rows) in [("accounts", ["id", "username", "password_hash", "disabled", "created_at"], accounts),
+                                           ("app_passwords", ["id", "account_id", "name", "digest", "protocols", "created_at"], appPasswords)] {
+                for chunk in stride(from: 0, to: rows.count, by: 500) {
+                    let insert = db.insert(into: table).columns(columns)
+                    for row in rows[chunk..<min(chunk + 500, rows.count)] { insert.values(row) }
+                    try await insert.run()
+                }
+            }
+        }
     }
 }

@@ -25,18 +25,20 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Config file, TOML or JSON. Env: POSTERN_CONFIG.", valueName: "file"))
     var config: String?
 
-    @Option(help: ArgumentHelp("Data directory (database and server key). Default ./postern-data. Env: POSTERN_DATA.", valueName: "dir"))
-    var data: String?
+    @Option(setting: "data") var data: String?
+    @Option(setting: "database.url") var database: String?
 
-    @Option(help: ArgumentHelp("PostgreSQL instead of SQLite: postgres://user@host:port/db (password in the URL or database.password_file). Env: POSTERN_DATABASE_URL.",
-                               valueName: "url"))
-    var database: String?
-
-    func load(flags extra: [String: String?] = [:]) throws -> PosternConfig {
+    /// The settings given as flags, by key: these and a command's own (`extra`).
+    func settingFlags(adding extra: [String: String?] = [:]) -> [String: String] {
         var flags: [String: String] = [:]
         if let data { flags["data"] = data }
         if let database { flags["database.url"] = database }
         for (key, value) in extra { if let value { flags[key] = value } }
+        return flags
+    }
+
+    func load(flags extra: [String: String?] = [:]) throws -> PosternConfig {
+        let flags = settingFlags(adding: extra)
         do {
             return try PosternConfig.load(flags: flags, environment: ProcessInfo.processInfo.environment, configFile: config)
         } catch let error as ConfigError {
@@ -86,69 +88,47 @@ extension Postern {
         static let configuration = CommandConfiguration(
             abstract: "Run Postern: the portal and user API, and the auth endpoints for mail and chat servers.",
             discussion: """
-            Every option also has an environment form (POSTERN_LISTEN, POSTERN_AUTH_LISTEN, …) and a config-file key \
-            (listen, auth_listen, …). Precedence: flags, then environment, then the config file, then defaults.
-            """)
+            Each option's help names its config-file key and its environment variable. Precedence: flags, then the \
+            environment, then the config file (--config), then defaults.
+
+            Settings without a flag, for the environment or the config file:
+            """ + "\n" + PosternConfig.settingsWithoutFlagsHelp())
 
         @OptionGroup var options: ConfigOptions
 
-        @Option(help: ArgumentHelp("Portal and user API listener. Default 127.0.0.1:8080.", valueName: "host:port"))
-        var listen: String?
-
-        @Option(help: ArgumentHelp("Listener for mail and chat servers. Default 127.0.0.1:8081.", valueName: "host:port"))
-        var authListen: String?
-
-        @Option(help: ArgumentHelp("File with the shared secret mail servers must send in X-Postern-Auth-Secret.", valueName: "file"))
-        var authSecretFile: String?
-
-        @Option(help: ArgumentHelp("Public URL of the portal. Default http://localhost:8080.", valueName: "url"))
-        var publicURL: String?
-
-        @Option(help: ArgumentHelp("Sign-up: open or closed. Close it in production. Default open.", valueName: "open|closed"))
-        var signup: String?
-
-        @Option(help: ArgumentHelp("Message every refused mail or chat client sees.", valueName: "text"))
-        var denialMessage: String?
-
-        @Option(help: ArgumentHelp("Issuer name shown in authenticator apps. Default Postern.", valueName: "name"))
-        var totpIssuer: String?
-
-        @Option(help: ArgumentHelp("Most active app passwords per account. Default 100.", valueName: "n"))
-        var appPasswordLimit: String?
-
-        @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical. Default info.", valueName: "level"))
-        var logLevel: String?
-
-        @Option(help: ArgumentHelp("Dovecot-protocol SASL auth socket, for Postfix, Prosody and Exim. Repeatable. Key: sasl_listen.",
-                                   valueName: "unix:path|inet:host:port"))
-        var saslListen: [String] = []
-
-        @Option(help: ArgumentHelp("Network (CIDR) whose peers may connect to an inet: SASL socket. Repeatable. Default loopback only. Key: sasl_allow.",
-                                   valueName: "cidr"))
-        var saslAllow: [String] = []
-
-        @Option(help: ArgumentHelp("Domain added to usernames given without one (SASL, nginx). Key: sasl_default_domain.", valueName: "domain"))
-        var saslDefaultDomain: String?
-
-        @Option(help: ArgumentHelp("Where notifications go: smtp://[user:pass@]host:port or smtps://…; without it, <data>/outbox/*.eml. Key: mail.smtp_url.",
-                                   valueName: "url"))
-        var smtpURL: String?
-
-        @Option(help: ArgumentHelp("Sender of notifications. Default postern@<public host>. Key: mail.from.", valueName: "address"))
-        var mailFrom: String?
+        // Help, flag names and value names come from the table of settings.
+        @Option(setting: "listen") var listen: String?
+        @Option(setting: "auth_listen") var authListen: String?
+        @Option(setting: "auth_secret_file") var authSecretFile: String?
+        @Option(setting: "public_url") var publicURL: String?
+        @Option(setting: "signup") var signup: String?
+        @Option(setting: "denial_message") var denialMessage: String?
+        @Option(setting: "totp_issuer") var totpIssuer: String?
+        @Option(setting: "app_password_limit") var appPasswordLimit: String?
+        @Option(setting: "log_level") var logLevel: String?
+        @Option(setting: "sasl_listen") var saslListen: [String] = []
+        @Option(setting: "sasl_allow") var saslAllow: [String] = []
+        @Option(setting: "sasl_default_domain") var saslDefaultDomain: String?
+        @Option(setting: "mail.smtp_url") var smtpURL: String?
+        @Option(setting: "mail.from") var mailFrom: String?
 
         @Flag(help: "Refuse to start if the database schema needs migrating, instead of migrating it. Env: POSTERN_NO_MIGRATE=1.")
         var noMigrate = false
 
-        func run() async throws {
-            let config = try options.load(flags: [
+        /// The settings given as this command's own flags, by key.
+        var settingFlags: [String: String?] {
+            [
                 "listen": listen, "auth_listen": authListen, "auth_secret_file": authSecretFile, "public_url": publicURL,
                 "signup": signup, "denial_message": denialMessage, "totp_issuer": totpIssuer,
                 "app_password_limit": appPasswordLimit, "log_level": logLevel,
                 "sasl_listen": saslListen.isEmpty ? nil : saslListen.joined(separator: ","),
                 "sasl_allow": saslAllow.isEmpty ? nil : saslAllow.joined(separator: ","),
                 "sasl_default_domain": saslDefaultDomain, "mail.smtp_url": smtpURL, "mail.from": mailFrom,
-            ])
+            ]
+        }
+
+        func run() async throws {
+            let config = try options.load(flags: settingFlags)
             CLI.bootstrapLogging(level: config.logLevel)
             let logger = Logger(label: "postern")
             let migrate = !(noMigrate || ProcessInfo.processInfo.environment["POSTERN_NO_MIGRATE"] == "1")

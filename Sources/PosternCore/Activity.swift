@@ -42,7 +42,7 @@ public enum Activity {
         case .protocolLogin: .protocolLogin
         default: .change
         }
-        return ActivityEntry(id: event.id, at: event.at, category: category, kind: event.kind.rawValue, result: event.result,
+        return ActivityEntry(id: event.id, at: event.at, category: category, kind: event.kind.rawValue, result: event.result.rawValue,
                              summary: summary(event, appNames: appNames), clientIP: event.clientIP,
                              loginProtocol: event.loginProtocol?.rawValue, appPasswordID: event.appPasswordID)
     }
@@ -52,7 +52,7 @@ public enum Activity {
         let app = event.appPasswordID.map { "app password \u{201C}\(appNames[$0] ?? event.reason ?? "?")\u{201D}" }
         switch event.kind {
         case .protocolLogin:
-            if event.result == "allow" {
+            if event.result == .allow {
                 return "allowed: \(proto) login with " + (app ?? "the account password")
             }
             switch DenialReason(rawValue: event.reason ?? "") {
@@ -67,8 +67,8 @@ public enum Activity {
             }
         case .signIn:
             switch event.result {
-            case "allow": return "signed in to the portal"
-            case "second_factor_required": return "password accepted; waiting for the second factor"
+            case .allow: return "signed in to the portal"
+            case .secondFactorRequired: return "password accepted; waiting for the second factor"
             default: return signInRefusal(event.reason)
             }
         case .signOut: return "signed out"

@@ -91,20 +91,29 @@ public struct CredentialGuard: Sendable {
     /// hourly cap. It is refused, without the hash and for a name that exists
     /// or not alike, while the source or name is being paced, or when the
     /// name is over its hourly cap (counted by every instance) and this
-    /// source never signed in to the account with its password.
+    /// source never signed in to the account with its password. A refused
+    /// attempt counts toward the name's cap too: the cap is on attempts from
+    /// unknown sources, checked or not.
     public func admitAccountPassword(name: String, accountID: String?, clientIP: String?, now: Date) async throws -> PasswordAdmission {
         var reserved = throttle.reserve(name: name, accountID: accountID, clientIP: clientIP, now: now)
         if case .failure = reserved, try await trustedElsewhere(accountID: accountID, clientIP: clientIP, now: now) {
             reserved = throttle.reserve(name: name, accountID: accountID, clientIP: clientIP, now: now)
         }
+        let key = GuardKey.accountPassword(name: name).storeKey
         let reservation: LoginThrottle.Reservation
         switch reserved {
-        case .failure(let refusal): return .refused(refusal.wait)
-        case .success(let admitted): reservation = admitted
+        case .failure(let refusal):
+            // A refused attempt is still an attempt on the name: it counts
+            // toward the hourly cap (unless the source is known-good there).
+            if !(accountID.map { throttle.isKnownGood(accountID: $0, clientIP: clientIP, now: now) } ?? false) {
+                _ = try await store.addFailure(key: key, window: 3600, now: now)
+            }
+            return .refused(refusal.wait)
+        case .success(let admitted):
+            reservation = admitted
         }
         // A known-good source's failures never count for the name.
         if reservation.knownGood { return .admitted(PasswordAttempt(reservation: reservation, name: name, countedInStore: false)) }
-        let key = GuardKey.accountPassword(name: name).storeKey
         let count: Int
         do {
             count = try await store.addFailure(key: key, window: 3600, now: now)
@@ -115,8 +124,8 @@ public struct CredentialGuard: Sendable {
         if count <= policy.accountFailuresPerHour {
             return .admitted(PasswordAttempt(reservation: reservation, name: name, countedInStore: true))
         }
-        try? await store.removeFailure(key: key, window: 3600, now: now)
         if try await trustedElsewhere(accountID: accountID, clientIP: clientIP, now: now) {
+            try? await store.removeFailure(key: key, window: 3600, now: now)
             return .admitted(PasswordAttempt(reservation: reservation, name: name, countedInStore: false))
         }
         throttle.release(reservation)

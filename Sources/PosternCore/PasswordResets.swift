@@ -27,7 +27,7 @@ extension AccountService {
         let now = clock.now
         let reset = PasswordReset(tokenDigest: Self.resetDigest(token), accountID: account.id, createdAt: now,
                                   expiresAt: now.addingTimeInterval(policy.resetTokenLifetime))
-        var event = AuditEvent(accountID: account.id, kind: .passwordResetRequested, result: "ok", clientIP: RequestOrigin.clientIP, at: now)
+        var event = AuditEvent(accountID: account.id, kind: .passwordResetRequested, result: .ok, clientIP: RequestOrigin.clientIP, at: now)
         if let notice = notices?.passwordResetLink(recipient: account.username, token: token, validFor: policy.resetTokenLifetime,
                                                    clientIP: RequestOrigin.clientIP, at: now) {
             event.notices = [notice]

@@ -177,30 +177,33 @@ public struct ProtocolAuthenticator: Sendable {
         var matched = false
         var gate = Gate.notAsked
         if appPassword == nil {
-            // The guard first: a paced source or a name over its cap is
-            // refused before any hash, for names that exist and don't alike.
-            // An overlong password is asked about too, but never hashed.
-            gate = switch try await credentialGuard.admitAccountPassword(name: credentialGuard.name(for: request.username),
-                                                                         accountID: account?.id, clientIP: request.clientIP, now: now) {
-            case .admitted(let attempt): .admitted(attempt)
-            case .refused(let wait): .refused(wait)
-            }
-            if case .admitted(let attempt) = gate, !tooLong {
-                do {
-                    if let account {
-                        matched = try await accountPasswordMatches(request.password, account: account, now: now)
-                    } else {
-                        _ = try await hasher.verify(request.password, against: hasher.dummyHash)
-                    }
-                } catch {
-                    await credentialGuard.accountPasswordSettled(attempt, now: now)
-                    throw error
-                }
-            }
+            (matched, gate) = try await checkAccountPassword(request, account: account, tooLong: tooLong, now: now)
         }
         var gathered = facts(account, appPassword, matched: matched)
         if case .refused = gate { gathered.accountPasswordBlocked = true }
         return (gathered, gate)
+    }
+
+    /// The guard first: a paced source or a name over its cap is refused
+    /// before any hash, for names that exist and don't alike. An overlong
+    /// password is asked about too, but never hashed.
+    private func checkAccountPassword(_ request: ProtocolLoginRequest, account: Account?, tooLong: Bool,
+                                      now: Date) async throws -> (matched: Bool, gate: Gate) {
+        let attempt: CredentialGuard.PasswordAttempt
+        switch try await credentialGuard.admitAccountPassword(name: credentialGuard.name(for: request.username), accountID: account?.id,
+                                                              clientIP: request.clientIP, now: now) {
+        case .refused(let wait): return (false, .refused(wait))
+        case .admitted(let admitted): attempt = admitted
+        }
+        guard !tooLong else { return (false, .admitted(attempt)) }
+        do {
+            if let account { return (try await accountPasswordMatches(request.password, account: account, now: now), .admitted(attempt)) }
+            _ = try await hasher.verify(request.password, against: hasher.dummyHash)
+            return (false, .admitted(attempt))
+        } catch {
+            await credentialGuard.accountPasswordSettled(attempt, now: now)
+            throw error
+        }
     }
 
     private func accountPasswordMatches(_ password: String, account: Account, now: Date) async throws -> Bool {
@@ -230,13 +233,13 @@ public struct ProtocolAuthenticator: Sendable {
                 appID = id
                 lastUse = LastUse(appPasswordID: id, at: now, clientIP: request.clientIP, loginProtocol: request.loginProtocol)
             }
-            event = AuditEvent(accountID: accountID, kind: .protocolLogin, result: "allow", loginProtocol: request.loginProtocol,
+            event = AuditEvent(accountID: accountID, kind: .protocolLogin, result: .allow, loginProtocol: request.loginProtocol,
                                credential: credential.kind, appPasswordID: appID, clientIP: request.clientIP, at: now)
         case .deny(let reason):
             // A matched but unusable app password is named, so the user can
             // see which client is still trying it.
             let app = facts.appPassword
-            event = AuditEvent(accountID: facts.account?.id, kind: .protocolLogin, result: "deny", reason: reason.rawValue,
+            event = AuditEvent(accountID: facts.account?.id, kind: .protocolLogin, result: .deny, reason: reason.rawValue,
                                loginProtocol: request.loginProtocol, credential: app == nil ? nil : "app_password",
                                appPasswordID: app?.id, clientIP: request.clientIP, at: now)
         }

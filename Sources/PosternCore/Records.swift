@@ -156,11 +156,26 @@ public struct AuditEvent: Sendable, Equatable {
         case sessionsEnded = "sessions_ended"
     }
 
+    /// How the recorded attempt or change ended.
+    public enum Outcome: String, Sendable, Codable {
+        /// A change that was made.
+        case ok
+        /// A login or sign-in that was let in.
+        case allow
+        /// A login, sign-in or proof that was refused.
+        case deny
+        /// A sign-in whose password was right, waiting for its second factor.
+        case secondFactorRequired = "second_factor_required"
+        /// An attempt (to end open sessions) that failed and will be tried again.
+        case retrying
+        /// An attempt that failed for the last time.
+        case failed
+    }
+
     public var id: String
     public var accountID: String?
     public var kind: Kind
-    /// "allow" or "deny" for decisions; "ok" for changes.
-    public var result: String
+    public var result: Outcome
     /// The internal reason (`DenialReason` raw value, or a short note).
     public var reason: String?
     public var loginProtocol: LoginProtocol?
@@ -175,7 +190,7 @@ public struct AuditEvent: Sendable, Equatable {
     /// event (an order whose once-key was used before is dropped).
     public var terminations: [TerminationTask] = []
 
-    public init(id: String = Secrets.newIdentifier(), accountID: String?, kind: Kind, result: String, reason: String? = nil,
+    public init(id: String = Secrets.newIdentifier(), accountID: String?, kind: Kind, result: Outcome, reason: String? = nil,
                 loginProtocol: LoginProtocol? = nil, credential: String? = nil, appPasswordID: String? = nil,
                 clientIP: String? = nil, at: Date) {
         self.id = id

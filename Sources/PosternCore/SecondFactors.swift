@@ -208,11 +208,11 @@ extension AccountService {
     }
 
     /// The second factors an account can sign in with.
-    public func secondFactorMethods(account: Account) async throws -> [String] {
-        var methods: [String] = []
-        if try await store.totpFactor(accountID: account.id)?.confirmedAt != nil { methods.append("totp") }
-        if try await !store.securityKeys(accountID: account.id).isEmpty { methods.append("webauthn") }
-        if try await !store.unusedRecoveryCodes(accountID: account.id).isEmpty { methods.append("recovery_code") }
+    public func secondFactorMethods(account: Account) async throws -> Set<SecondFactorMethod> {
+        var methods: Set<SecondFactorMethod> = []
+        if try await store.totpFactor(accountID: account.id)?.confirmedAt != nil { methods.insert(.totp) }
+        if try await !store.securityKeys(accountID: account.id).isEmpty { methods.insert(.webauthn) }
+        if try await !store.unusedRecoveryCodes(accountID: account.id).isEmpty { methods.insert(.recoveryCode) }
         return methods
     }
 }
@@ -230,6 +230,14 @@ public struct KeyAssertion: Sendable {
         self.authenticatorData = authenticatorData
         self.signature = signature
     }
+}
+
+/// A kind of second factor an account can have. The raw values are what
+/// the API names them.
+public enum SecondFactorMethod: String, Sendable, CaseIterable {
+    case totp
+    case webauthn
+    case recoveryCode = "recovery_code"
 }
 
 /// A proof of the second factor, whichever door it comes in by.
@@ -291,7 +299,7 @@ extension AccountService {
         var notices: [Notice] = []
         if attempts >= limits.secondFactorNotifyAfter, let composer = self.notices {
             let recent = (try? await store.auditEvents(accountID: account.id, before: nil, kinds: [.signIn], limit: 100)) ?? []
-            var addresses = recent.filter { $0.result == "deny" && ($0.reason ?? "").hasPrefix("invalid_second_factor")
+            var addresses = recent.filter { $0.result == .deny && ($0.reason ?? "").hasPrefix("invalid_second_factor")
                 && now.timeIntervalSince($0.at) <= 3600 }.compactMap(\.clientIP)
             if let clientIP { addresses.insert(clientIP, at: 0) }
             var seen = Set<String>()

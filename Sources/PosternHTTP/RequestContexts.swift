@@ -12,6 +12,10 @@ public struct PortalContext: RequestContext {
     public var identity: (session: Session, account: Account)?
     /// Set from the session cookie, for the HTML portal only.
     public var browser: (session: Session, account: Account)?
+    /// Whether `browser`'s session proved its user recently enough for a
+    /// sensitive change (the core's `needsReauthentication`, asked when
+    /// `browser` is set).
+    public var browserRecentlyProven = false
     /// The value CSRF tokens are derived from (the CSRF cookie).
     public var csrfSeed: String?
     /// The fields of a submitted form, once checked.

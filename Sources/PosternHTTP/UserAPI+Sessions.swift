@@ -17,7 +17,7 @@ extension UserAPI {
                 return JSONBody.response(.created, CreatedSession(token: token, expiresAt: session.expiresAt))
             case .secondFactorRequired(let methods, let mfaToken, let webauthn):
                 var answer: [String: Any] = ["error": PosternError.otpRequired.code, "message": PosternError.otpRequired.message,
-                                             "methods": methods, "mfa_token": mfaToken]
+                                             "methods": methods.map(\.rawValue), "mfa_token": mfaToken]
                 if let webauthn { answer["webauthn"] = webauthn }
                 return JSONBody.object(.unauthorized, answer)
             }

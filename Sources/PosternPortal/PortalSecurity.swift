@@ -1,9 +1,3 @@
-// PosternPortal: the web pages people use to manage their account security.
-//
-// Charter: render pages and translate form posts into core calls. Every rule
-// (who may sign in, what needs a second factor) lives in PosternCore. Nothing
-// here changes state on GET.
-
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -63,7 +57,9 @@ struct BrowserSessionMiddleware: RouterMiddleware {
         var context = context
         let jar = CookiePolicy.parse(request.headers[.cookie])
         if let token = jar[cookies.session], let found = try await accounts.resolveSession(token: token, kind: .portal) {
-            context.browser = found
+            let (session, account) = found
+            context.browser = (session, account)
+            context.browserRecentlyProven = !accounts.needsReauthentication(session)
         }
         var newSeed: String?
         if let seed = jar[cookies.csrf], seed.utf8.count == 43 {

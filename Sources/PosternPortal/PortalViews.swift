@@ -76,13 +76,13 @@ public struct PortalViews: Sendable {
 
     /// An HTML response for `template`, with the signed-in bar and the CSRF
     /// token filled in. Never cached: pages may hold secrets.
-    func page(_ template: String, status: HTTPResponse.Status = .ok, context: PortalContext, data: [String: Any],
+    func page(_ template: String, status: HTTPResponse.Status = .ok, context: some PortalPageContext, data: [String: Any],
               cookies: [String] = []) throws -> Response {
         var values = data
         if let seed = context.csrfSeed { values["csrf"] = keys.csrfToken(seed: seed) }
-        if let browser = context.browser {
+        if let account = context.signedInAccount {
             values["signedIn"] = true
-            values["username"] = values["username"] ?? browser.account.username
+            values["username"] = values["username"] ?? account.username
         }
         guard let html = html(template, values) else {
             throw HTTPError(.internalServerError)
@@ -96,6 +96,29 @@ public struct PortalViews: Sendable {
     func html(_ template: String, _ values: [String: Any]) -> String? {
         library.render(values, withTemplate: template)
     }
+
+    /// A refusal that ends by itself says when (`Retry-After`).
+    static func withRetryAfter(_ response: Response, _ error: PosternError) -> Response {
+        guard let seconds = error.retryAfter else { return response }
+        var response = response
+        response.headers[.retryAfter] = String(seconds)
+        return response
+    }
+
+    /// The messages a page shows for `?notice=` and `?done=` after a redirect.
+    static let notices: [String: String] = [
+        "password_changed": "Your password was changed. Your other sessions were signed out.",
+        "mfa_on": "Multi-factor authentication is on. Mail and chat apps now need app passwords.",
+        "mfa_off": "Multi-factor authentication is off.",
+        "revoked": "The app password was revoked. Any app still using it can no longer sign in.",
+        "revoked_all": "All app passwords were revoked.",
+        "confirmed": "Thanks. You can make your change now.",
+        "signed_out": "You have signed out.",
+        "key_added": "Your security key was added. You can now sign in with it.",
+        "key_removed": "The security key was removed.",
+        "expired": "Please sign in again.",
+        "reset": "Your password was reset. Sign in with the new one.",
+    ]
 
     static func redirect(_ location: String, cookies: [String] = []) -> Response {
         var headers: HTTPFields = [.location: location, .cacheControl: "no-store"]

@@ -117,26 +117,7 @@ public struct SMTPClientSession: Sendable {
             return [send("EHLO \(configuration.heloName)")]
         case .ehlo, .ehloAfterTLS:
             if let failure = expect(250) { return finish(failure) }
-            let extensions = Set(lines.dropFirst().map { String($0.dropFirst(4)).uppercased() })
-            if !tls, extensions.contains("STARTTLS") {
-                state = .startTLS
-                return [send("STARTTLS")]
-            }
-            if !tls, configuration.requireTLS { return finish(.temporary("the server offers no STARTTLS; refusing to send credentials in the clear")) }
-            if let username = configuration.username, let password = configuration.password {
-                let mechanisms = Set(extensions.filter { $0.hasPrefix("AUTH") }.flatMap { $0.dropFirst(5).split(separator: " ").map(String.init) })
-                if mechanisms.contains("PLAIN") {
-                    state = .authPlain
-                    let credentials = Data([0] + Array(username.utf8) + [0] + Array(password.utf8)).base64EncodedString()
-                    return [send("AUTH PLAIN \(credentials)")]
-                }
-                if mechanisms.contains("LOGIN") {
-                    state = .authLoginUser
-                    return [send("AUTH LOGIN")]
-                }
-                return finish(.permanent("the server offers neither AUTH PLAIN nor AUTH LOGIN"))
-            }
-            return mailFrom()
+            return afterEHLO(extensions: Set(lines.dropFirst().map { String($0.dropFirst(4)).uppercased() }))
         case .startTLS:
             if let failure = expect(220) { return finish(failure) }
             return [.startTLS]
@@ -173,6 +154,28 @@ public struct SMTPClientSession: Sendable {
         case .finished:
             return []
         }
+    }
+
+    /// After EHLO: STARTTLS when offered (or required), then AUTH when there
+    /// are credentials, then the envelope.
+    private mutating func afterEHLO(extensions: Set<String>) -> [Action] {
+        if !tls, extensions.contains("STARTTLS") {
+            state = .startTLS
+            return [send("STARTTLS")]
+        }
+        if !tls, configuration.requireTLS { return finish(.temporary("the server offers no STARTTLS; refusing to send credentials in the clear")) }
+        guard let username = configuration.username, let password = configuration.password else { return mailFrom() }
+        let mechanisms = Set(extensions.filter { $0.hasPrefix("AUTH") }.flatMap { $0.dropFirst(5).split(separator: " ").map(String.init) })
+        if mechanisms.contains("PLAIN") {
+            state = .authPlain
+            let credentials = Data([0] + Array(username.utf8) + [0] + Array(password.utf8)).base64EncodedString()
+            return [send("AUTH PLAIN \(credentials)")]
+        }
+        if mechanisms.contains("LOGIN") {
+            state = .authLoginUser
+            return [send("AUTH LOGIN")]
+        }
+        return finish(.permanent("the server offers neither AUTH PLAIN nor AUTH LOGIN"))
     }
 
     private mutating func mailFrom() -> [Action] {

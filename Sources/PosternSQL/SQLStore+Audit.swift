@@ -35,7 +35,7 @@ extension SQLStore: AuditStore {
                 AuditEvent(id: try row.decode(column: "id", as: String.self),
                            accountID: try row.decode(column: "account_id", as: String?.self),
                            kind: AuditEvent.Kind(rawValue: try row.decode(column: "kind", as: String.self)) ?? .protocolLogin,
-                           result: try row.decode(column: "result", as: String.self),
+                           result: AuditEvent.Outcome(rawValue: try row.decode(column: "result", as: String.self)) ?? .deny,
                            reason: try row.decode(column: "reason", as: String?.self),
                            loginProtocol: try row.decode(column: "protocol", as: String?.self).flatMap(LoginProtocol.init(rawValue:)),
                            credential: try row.decode(column: "credential", as: String?.self),
@@ -99,7 +99,7 @@ extension SQLStore: AuditStore {
                 .columns("id", "account_id", "kind", "result", "reason", "protocol", "credential", "app_password_id", "client_ip", "at")
             for event in chunk {
                 insert.values([
-                    SQLBind(event.id), SQLBind(event.accountID), SQLBind(event.kind.rawValue), SQLBind(event.result),
+                    SQLBind(event.id), SQLBind(event.accountID), SQLBind(event.kind.rawValue), SQLBind(event.result.rawValue),
                     SQLBind(event.reason), SQLBind(event.loginProtocol?.rawValue), SQLBind(event.credential),
                     SQLBind(event.appPasswordID), SQLBind(event.clientIP), SQLBind(event.at.millis),
                 ] as [any SQLExpression])

@@ -107,7 +107,7 @@ extension MemoryStore {
     public func succeeded(accountID: String, clientIP: String, since: Date) async throws -> Bool {
         try read { state in
             state.auditEvents.values.contains { event in
-                event.accountID == accountID && event.clientIP == clientIP && event.at > since && event.result == "allow"
+                event.accountID == accountID && event.clientIP == clientIP && event.at > since && event.result == .allow
                     && ((event.kind == .protocolLogin && event.credential == "account_password") || event.kind == .signIn)
             }
         }

@@ -58,7 +58,7 @@ struct PrimitivesTests {
         let recorder = LoginRecorder(maximumEvents: 3)
         let t0 = Date(timeIntervalSince1970: 1000)
         func use(_ at: Double, _ ip: String) -> LastUse { LastUse(appPasswordID: "app", at: t0.addingTimeInterval(at), clientIP: ip, loginProtocol: .imap) }
-        func event(_ n: Int) -> AuditEvent { AuditEvent(id: "e\(n)", accountID: "a", kind: .protocolLogin, result: "allow", at: t0) }
+        func event(_ n: Int) -> AuditEvent { AuditEvent(id: "e\(n)", accountID: "a", kind: .protocolLogin, result: .allow, at: t0) }
         recorder.record(event(1), lastUse: use(5, "new"))
         recorder.record(event(2), lastUse: use(1, "old"))
         var batch = recorder.drain()

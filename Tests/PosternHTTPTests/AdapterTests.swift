@@ -138,7 +138,7 @@ struct AdapterTests {
                 #expect(try await auth.call(.post, "/v1/user-exists", json: ["username": "carol@example.org"]).json["exists"] as? Bool == false)
                 let account = try await h.environment.store.account(username: "bob@example.org")!
                 _ = try await h.environment.store.setDisabled(accountID: account.id, true,
-                                                               audit: AuditEvent(accountID: account.id, kind: .accountDisabled, result: "ok", at: Date()))
+                                                               audit: AuditEvent(accountID: account.id, kind: .accountDisabled, result: .ok, at: Date()))
                 #expect(try await auth.call(.post, "/v1/user-exists", json: ["username": "bob@example.org"]).json["exists"] as? Bool == false)
                 #expect(try await auth.call(.post, "/v1/user-exists", body: "{").status == .badRequest)
             }

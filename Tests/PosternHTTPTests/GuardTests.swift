@@ -196,4 +196,29 @@ struct GuardTests {
             }
         }
     }
+
+    @Test("portal sign-in: names that exist and names that don't get the same statuses, Retry-After and page")
+    func portalEqualAnswers() async throws {
+        try await withHarness(Self.proxied) { h in
+            let app = Application(router: try await h.environment.portalRouter(), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+            try await app.test(.live) { client in
+                let api = Client(client: client)
+                _ = try await HTTPHarness.signUp(api, "alice@example.org", password: Self.password)
+                func attempts(_ name: String, net: Int) async throws -> [String] {
+                    var seen: [String] = []
+                    for i in 0..<26 {
+                        let browser = Browser(api, origin: h.environment.config.publicURL)
+                        browser.headers = from("10.\(net).\(i).1")
+                        let reply = try await browser.post("/signin", from: "/signin", ["username": name, "password": "guess \(i)"])
+                        let message = reply.text.range(of: #"id="form-error">[^<]*"#, options: .regularExpression).map { String(reply.text[$0]) } ?? "-"
+                        seen.append("\(reply.status.code) \(reply.headers[.retryAfter] ?? "-") \(message)")
+                    }
+                    return seen
+                }
+                let existing = try await attempts("alice@example.org", net: 5)
+                #expect(existing == (try await attempts("nobody@example.org", net: 6)))
+                #expect(existing.contains { $0.hasPrefix("429") })
+            }
+        }
+    }
 }

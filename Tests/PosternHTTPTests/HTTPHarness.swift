@@ -3,20 +3,13 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import PosternCore
+import PosternTestSupport
 import PosternSQL
 import SQLKit
 @testable import PosternApp
 @testable import PosternHTTP
 
-import Synchronization
-
-/// A clock the test moves by hand; starts at the real time.
-final class ManualClock: Sendable {
-    let time = Mutex(Date())
-    var clock: PosternCore.Clock { PosternCore.Clock { self.time.withLock { $0 } } }
-    var now: Date { time.withLock { $0 } }
-    func advance(_ seconds: TimeInterval) { time.withLock { $0 = $0.addingTimeInterval(seconds) } }
-}
+import PosternTestSupport
 
 /// A response, decoded for assertions.
 struct Reply: Sendable {
@@ -54,7 +47,7 @@ struct Client: Sendable {
 struct HTTPHarness {
     let environment: PosternEnvironment
     let directory: URL
-    let clock: ManualClock
+    let clock: TestClock
 
     static func make(_ configure: (inout PosternConfig) -> Void = { _ in }) async throws -> HTTPHarness {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("postern-http-\(UUID().uuidString)")
@@ -63,7 +56,7 @@ struct HTTPHarness {
         config.scrypt = .init(logN: 10)
         config.databaseURL = try await Self.postgresDatabase()
         configure(&config)
-        let clock = ManualClock()
+        let clock = TestClock(at: Date())
         let environment = try await PosternEnvironment.open(config: config, logger: Logger(label: "test"), clock: clock.clock)
         return HTTPHarness(environment: environment, directory: directory, clock: clock)
     }

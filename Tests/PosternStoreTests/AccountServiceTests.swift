@@ -103,7 +103,7 @@ struct AccountServiceTests {
         let alice = try await h.accounts.createAccount(username: "alice@example.org", password: Self.password)
         _ = try await h.enableTOTP(alice)
         try await h.test.store.addSecurityKey(SecurityKey(credentialID: Data([1]), accountID: alice.id, name: "Key", publicKey: Data([2]), algorithm: -7,
-                                                          signCount: 0, createdAt: h.clock.now), audit: AuditEvent(accountID: alice.id, kind: .securityKeyAdded, result: "ok", at: h.clock.now))
+                                                          signCount: 0, createdAt: h.clock.now), audit: AuditEvent(accountID: alice.id, kind: .securityKeyAdded, result: .ok, at: h.clock.now))
         _ = try await h.accounts.generateRecoveryCodes(account: alice)
         try await h.accounts.resetMFA(username: "alice@example.org")
         #expect(try await h.accounts.account(username: "alice@example.org").mfaEnabled == false)

@@ -123,8 +123,8 @@ struct AuthenticatorTests {
         #expect(record?.lastUse?.loginProtocol == .smtp)
         let logins = try await h.accounts.activity(account: alice).filter { $0.kind == .protocolLogin }
         #expect(logins.count == 2)
-        #expect(logins.contains { $0.result == "deny" && $0.reason == "app_password_required" && $0.clientIP == "198.51.100.5" })
-        #expect(logins.contains { $0.result == "allow" && $0.credential == "app_password" && $0.appPasswordID == issued.record.id })
+        #expect(logins.contains { $0.result == .deny && $0.reason == "app_password_required" && $0.clientIP == "198.51.100.5" })
+        #expect(logins.contains { $0.result == .allow && $0.credential == "app_password" && $0.appPasswordID == issued.record.id })
     }
 
     @Test("spraying: after 100 failures an hour the account password is refused from new sources unchecked; her phone and app passwords work")

@@ -1,5 +1,6 @@
 import Foundation
 import PosternCore
+import PosternTestSupport
 import Synchronization
 import Testing
 
@@ -17,14 +18,6 @@ final class CountingHasher: PasswordHasher {
         return try inner.verifyNow(password, against: encoded)
     }
     func needsRehash(_ encoded: String) -> Bool { inner.needsRehash(encoded) }
-}
-
-/// A clock the test moves by hand.
-final class TestClock: Sendable {
-    let time = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
-    var clock: Clock { Clock { self.time.withLock { $0 } } }
-    func advance(_ seconds: TimeInterval) { time.withLock { $0 = $0.addingTimeInterval(seconds) } }
-    var now: Date { time.withLock { $0 } }
 }
 
 /// The core's services wired to a store: in memory unless a test asks for

@@ -376,7 +376,7 @@ struct CredentialGuardTests {
         for i in 1...2 {
             try await h.test.store.addSecurityKey(SecurityKey(credentialID: Data([UInt8(i)]), accountID: alice.id, name: "Key \(i)", publicKey: Data([9]),
                                                               algorithm: -7, signCount: 0, createdAt: h.clock.now), audit: AuditEvent(accountID: alice.id,
-                                                              kind: .securityKeyAdded, result: "ok", at: h.clock.now))
+                                                              kind: .securityKeyAdded, result: .ok, at: h.clock.now))
         }
         let session = try await signedInSession(h)
         h.clock.advance(11 * 60)

@@ -188,9 +188,9 @@ struct ThrottleStoreContractTests {
         try await TestStore.with(kind) { store in
             let alice = Fixture.account()
             try await store.createAccount(alice, audit: Fixture.audit(alice.id))
-            let allowed = AuditEvent(accountID: alice.id, kind: .protocolLogin, result: "allow", loginProtocol: .imap,
+            let allowed = AuditEvent(accountID: alice.id, kind: .protocolLogin, result: .allow, loginProtocol: .imap,
                                      credential: "account_password", clientIP: "192.0.2.5", at: Fixture.t0)
-            let refused = AuditEvent(accountID: alice.id, kind: .protocolLogin, result: "deny", reason: "wrong_password",
+            let refused = AuditEvent(accountID: alice.id, kind: .protocolLogin, result: .deny, reason: "wrong_password",
                                      loginProtocol: .imap, clientIP: "192.0.2.6", at: Fixture.t0)
             try await store.recordLogins(lastUses: [], events: [allowed, refused])
             #expect(try await store.succeeded(accountID: alice.id, clientIP: "192.0.2.5", since: Fixture.t0.addingTimeInterval(-1)))
@@ -198,10 +198,10 @@ struct ThrottleStoreContractTests {
             #expect(try await !store.succeeded(accountID: alice.id, clientIP: "192.0.2.5", since: Fixture.t0.addingTimeInterval(1)))
             #expect(try await !store.succeeded(accountID: "someone-else", clientIP: "192.0.2.5", since: Fixture.t0.addingTimeInterval(-1)))
             // An app password's success earns nothing; a completed sign-in does.
-            let app = AuditEvent(accountID: alice.id, kind: .protocolLogin, result: "allow", loginProtocol: .smtp, credential: "app_password",
+            let app = AuditEvent(accountID: alice.id, kind: .protocolLogin, result: .allow, loginProtocol: .smtp, credential: "app_password",
                                  clientIP: "192.0.2.7", at: Fixture.t0)
-            let pending = AuditEvent(accountID: alice.id, kind: .signIn, result: "second_factor_required", clientIP: "192.0.2.8", at: Fixture.t0)
-            let signedIn = AuditEvent(accountID: alice.id, kind: .signIn, result: "allow", clientIP: "192.0.2.9", at: Fixture.t0)
+            let pending = AuditEvent(accountID: alice.id, kind: .signIn, result: .secondFactorRequired, clientIP: "192.0.2.8", at: Fixture.t0)
+            let signedIn = AuditEvent(accountID: alice.id, kind: .signIn, result: .allow, clientIP: "192.0.2.9", at: Fixture.t0)
             try await store.recordLogins(lastUses: [], events: [app, pending, signedIn])
             #expect(try await !store.succeeded(accountID: alice.id, clientIP: "192.0.2.7", since: Fixture.t0.addingTimeInterval(-1)))
             #expect(try await !store.succeeded(accountID: alice.id, clientIP: "192.0.2.8", since: Fixture.t0.addingTimeInterval(-1)))

@@ -94,7 +94,7 @@ enum Fixture {
     }
 
     static func audit(_ accountID: String?, _ kind: AuditEvent.Kind = .protocolLogin, at: Date = t0) -> AuditEvent {
-        AuditEvent(accountID: accountID, kind: kind, result: "ok", at: at)
+        AuditEvent(accountID: accountID, kind: kind, result: .ok, at: at)
     }
 
     static func appPassword(_ account: Account, name: String = "Phone", digest: Data = Data(Secrets.randomBytes(32)),
