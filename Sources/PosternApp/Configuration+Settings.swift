@@ -16,7 +16,7 @@ extension PosternConfig {
     /// it), and the README's table must be `settingsMarkdownTable()` (a test
     /// checks that too).
     public static let settings: [Setting] = listenerSettings + accountSettings + portalSettings + protocolSettings + storageSettings
-        + mailSettings
+        + mailSettings + terminateSettings
 
     // MARK: - Listeners and logging
 

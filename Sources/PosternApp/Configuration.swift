@@ -62,6 +62,7 @@ public struct PosternConfig: Sendable, Equatable {
     public var revokeAppPasswordsOnReset = true
     public var passwordChangeRevokesByDefault = false
     public var activityRetentionDays = 90
+    public var terminate = TerminateConfig()
 
     public init() {}
 

@@ -95,7 +95,7 @@ public final class PosternEnvironment: Sendable {
         let accounts = AccountService(
             store: store, hasher: hasher, keys: keys, passwordPolicy: .bundled(), policy: policy,
             clock: clock, webAuthn: WebAuthnSettings(publicURL: config.publicURL, name: config.totpIssuer), credentialGuard: credentialGuard,
-            notices: notices)
+            notices: notices, terminationTargets: config.terminate.targets)
         let authenticator = ProtocolAuthenticator(
             store: store, hasher: hasher, keys: keys,
             cache: VerifiedPasswordCache(key: keys.passwordCacheKey, ttl: config.passwordCacheTTL),
@@ -127,6 +127,19 @@ public final class PosternEnvironment: Sendable {
         OutboxDeliveryService(store: store, composer: notices, transport: mailTransport, from: config.effectiveMailFrom,
                               domain: config.publicHost, retryBase: config.mailRetryBase, maximumAttempts: 20,
                               interval: .seconds(1), clock: clock, logger: logger)
+    }
+
+    /// Ends open sessions after revocations, through the configured drivers.
+    /// Throws a `ConfigError` when a driver's credential file cannot be read.
+    func terminationService(logger: Logger) throws -> SessionTerminationService {
+        let terminate = config.terminate
+        let drivers = try terminate.drivers()
+        if !drivers.isEmpty {
+            logger.notice("ending open sessions on revocation", metadata: ["servers": "\(drivers.keys.sorted().joined(separator: ", "))"])
+        }
+        return SessionTerminationService(store: store, drivers: drivers, notices: notices, metrics: metrics, retryBase: terminate.retryBase,
+                                         maximumAttempts: terminate.maximumAttempts,
+                                         interval: .milliseconds(Int64(terminate.interval * 1000)), clock: clock, logger: logger)
     }
 
     /// The portal listener's router: security headers, the JSON API, and the HTML portal.

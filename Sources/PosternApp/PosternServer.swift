@@ -68,9 +68,27 @@ public enum PosternServer {
 
     public static func run(environment: PosternEnvironment, logger: Logger,
                            onListening: @escaping @Sendable (Listening) async -> Void = { _ in }) async throws {
+        let group: ServiceGroup
+        do {
+            group = try await serviceGroup(environment: environment, logger: logger, onListening: onListening)
+        } catch {
+            // A setting that refuses to start (a key file missing, a bad
+            // driver): close the database before saying so.
+            await environment.close()
+            throw error
+        }
+        try await group.run()
+        await environment.close()
+        logger.notice("stopped")
+    }
+
+    /// Every listener and background service, ready to run.
+    static func serviceGroup(environment: PosternEnvironment, logger: Logger,
+                             onListening: @escaping @Sendable (Listening) async -> Void) async throws -> ServiceGroup {
         let config = environment.config
         let sharedSecret = try config.authSecretFile.map { Array(try readSecret($0, setting: "auth_secret_file").utf8) }
         let authEndpoints = try environment.authEndpoints()
+        let terminator = try environment.terminationService(logger: logger)
 
         try await environment.hasher.warmUp()
         let secretMode = sharedSecret == nil ? "off" : "on"
@@ -100,7 +118,7 @@ public enum PosternServer {
                                          clock: environment.clock, logger: logger)
         logger.notice("notifications", metadata: ["transport": "\(config.smtpURL.map { "smtp \($0.host):\($0.port)" } ?? "files in <data>/outbox")",
                                                   "from": "\(config.effectiveMailFrom)"])
-        var services: [any Service] = [retention, delivery, flusher, auth, portal]
+        var services: [any Service] = [retention, delivery, terminator, flusher, auth, portal]
         if !config.saslListen.isEmpty {
             let verifier = SASLVerifier(authenticator: environment.authenticator, metrics: environment.metrics,
                                         defaultDomain: config.saslDefaultDomain,
@@ -116,9 +134,6 @@ public enum PosternServer {
         // A stop never hangs: after 10 s of graceful shutdown the rest is cancelled.
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(10)
         groupConfiguration.maximumCancellationDuration = .seconds(5)
-        let group = ServiceGroup(configuration: groupConfiguration)
-        try await group.run()
-        await environment.close()
-        logger.notice("stopped")
+        return ServiceGroup(configuration: groupConfiguration)
     }
 }

@@ -34,19 +34,26 @@ extension AccountService {
     }
 
     public func revokeAppPassword(account: Account, id: String) async throws {
-        let name = try await store.listAppPasswords(accountID: account.id).first { $0.id == id }?.name ?? "?"
-        guard try await store.revokeAppPassword(accountID: account.id, id: id, at: clock.now,
-                                                audit: changeEvent(.appPasswordRevoked, account, .appPasswordRevoked(name: name),
-                                                                   reason: name, appPasswordID: id))
+        let record = try await store.listAppPasswords(accountID: account.id).first { $0.id == id }
+        let name = record?.name ?? "?"
+        var event = changeEvent(.appPasswordRevoked, account, .appPasswordRevoked(name: name), reason: name, appPasswordID: id)
+        if let record { event.terminations = endSessions(.appPasswordRevoked, account, revoked: record, key: id) }
+        guard try await store.revokeAppPassword(accountID: account.id, id: id, at: clock.now, audit: event)
         else { throw PosternError.notFound }
     }
 
     @discardableResult
     public func revokeAllAppPasswords(account: Account) async throws -> Int {
         let active = try await store.listAppPasswords(accountID: account.id).filter { $0.revokedAt == nil }.count
-        return try await store.revokeAllAppPasswords(accountID: account.id, at: clock.now,
-                                                     audit: changeEvent(.appPasswordRevoked, account, .allAppPasswordsRevoked(count: active),
-                                                                        reason: "all"))
+        var event = changeEvent(.appPasswordRevoked, account, .allAppPasswordsRevoked(count: active), reason: "all")
+        event.terminations = endSessions(.allAppPasswordsRevoked, account, key: event.id)
+        return try await store.revokeAllAppPasswords(accountID: account.id, at: clock.now, audit: event)
+    }
+
+    /// The orders that end the open sessions a change makes stale (written
+    /// with the change's event, so they exist exactly when the change does).
+    func endSessions(_ cause: TerminationCause, _ account: Account, revoked: AppPasswordRecord? = nil, key: String) -> [TerminationTask] {
+        SessionTermination.orders(cause: cause, account: account, revoked: revoked, targets: terminationTargets, key: key, at: clock.now)
     }
 
     public func activity(account: Account, limit: Int = 100) async throws -> [AuditEvent] {

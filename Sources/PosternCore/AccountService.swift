@@ -79,11 +79,14 @@ public struct AccountService: Sendable {
     public let credentialGuard: CredentialGuard
     /// Composes the owner's notifications; nil sends none.
     let notices: NoticeComposer?
+    /// The servers told to end open sessions after a revocation; none by default.
+    public let terminationTargets: [TerminationTarget]
 
     public init(store: any AccountServiceStore, hasher: any PasswordHasher, keys: KeyRing, passwordPolicy: PasswordPolicy,
                 policy: AccountPolicy, clock: Clock = .system, webAuthn: WebAuthnSettings = WebAuthnSettings(publicURL: "http://localhost:8080"),
-                credentialGuard: CredentialGuard? = nil, notices: NoticeComposer? = nil) {
+                credentialGuard: CredentialGuard? = nil, notices: NoticeComposer? = nil, terminationTargets: [TerminationTarget] = []) {
         self.credentialGuard = credentialGuard ?? CredentialGuard(store: store, keys: keys)
+        self.terminationTargets = terminationTargets
         self.notices = notices
         self.store = store
         self.hasher = hasher
@@ -132,7 +135,8 @@ public struct AccountService: Sendable {
 
     public func setDisabled(username: String, _ disabled: Bool) async throws {
         let account = try await account(username: username)
-        let event = AuditEvent(accountID: account.id, kind: disabled ? .accountDisabled : .accountEnabled, result: .ok, reason: "admin", at: clock.now)
+        var event = AuditEvent(accountID: account.id, kind: disabled ? .accountDisabled : .accountEnabled, result: .ok, reason: "admin", at: clock.now)
+        if disabled { event.terminations = endSessions(.accountDisabled, account, key: event.id) }
         guard try await store.setDisabled(accountID: account.id, disabled, audit: event) else { throw PosternError.notFound }
         if disabled { _ = try await store.deleteSessions(accountID: account.id, keeping: nil) }
     }
@@ -150,6 +154,7 @@ public struct AccountService: Sendable {
         // One notice for the whole reset, with the last step.
         var last = event("admin: recovery codes")
         if let notice = notices?.change(.mfaResetByAdministrator, recipient: account.username, clientIP: nil, at: now) { last.notices = [notice] }
+        last.terminations = endSessions(.mfaReset, account, key: last.id)
         try await store.replaceRecoveryCodes(accountID: account.id, codes: [], audit: last)
     }
 

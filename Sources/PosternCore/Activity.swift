@@ -31,7 +31,7 @@ public enum Activity {
         case .change:
             [.accountCreated, .passwordChanged, .passwordReset, .passwordResetRequested, .totpEnabled, .totpDisabled,
              .appPasswordCreated, .appPasswordRevoked, .accountDisabled, .accountEnabled, .mfaReset, .securityKeyAdded,
-             .securityKeyRemoved, .recoveryCodesGenerated, .recoveryCodeUsed]
+             .securityKeyRemoved, .recoveryCodesGenerated, .recoveryCodeUsed, .sessionsEnded]
         }
     }
 
@@ -87,6 +87,7 @@ public enum Activity {
         case .securityKeyRemoved: return "security key removed"
         case .recoveryCodesGenerated: return "new recovery codes generated"
         case .recoveryCodeUsed: return "a recovery code was used"
+        case .sessionsEnded: return event.reason ?? "open connections ended"
         }
     }
 }

@@ -147,6 +147,16 @@ public struct NoticeComposer: Sendable {
                onceKey: "stale:\(appID):\(clientIP ?? "-")")
     }
 
+    /// Open connections could not be closed on a server after every retry.
+    /// Once per order.
+    public func sessionsNotEnded(recipient: String, server: String, orderID: String, at: Date) -> Notice? {
+        notice(to: recipient, subject: "Open connections could not be closed",
+               lines: ["After a change to your account at \(Self.when(at)), we could not close open connections on \(server); they end when the app next reconnects.",
+                       "New logins with the revoked credentials are already refused."],
+               action: ("Review your account's security", "/security"),
+               onceKey: "sessions-not-ended:\(orderID)")
+    }
+
     /// Someone got past the first step (the password, or a reset link) but
     /// kept failing the second. Once an hour per account.
     public func secondFactorFailures(recipient: String, accountID: String, addresses: [String], at: Date) -> Notice? {

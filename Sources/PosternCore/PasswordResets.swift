@@ -81,9 +81,10 @@ extension AccountService {
             }
         }
         let hash = try await hasher.hash(newPassword)
+        var event = changeEvent(.passwordReset, account, .passwordReset)
+        event.terminations = endSessions(.passwordReset, account, key: event.id)
         guard try await store.completePasswordReset(tokenDigest: digest, accountID: account.id, newPasswordHash: hash,
-                                                    revokeAppPasswords: policy.revokeAppPasswordsOnReset, now: clock.now,
-                                                    audit: changeEvent(.passwordReset, account, .passwordReset))
+                                                    revokeAppPasswords: policy.revokeAppPasswordsOnReset, now: clock.now, audit: event)
         else { throw PosternError.invalidResetToken }
     }
 

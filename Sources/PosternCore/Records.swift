@@ -152,6 +152,8 @@ public struct AuditEvent: Sendable, Equatable {
         case recoveryCodeUsed = "recovery_code_used"
         case passwordResetRequested = "password_reset_requested"
         case passwordReset = "password_reset"
+        /// An attempt to end open sessions on a mail or chat server.
+        case sessionsEnded = "sessions_ended"
     }
 
     /// How the recorded attempt or change ended.
@@ -164,6 +166,10 @@ public struct AuditEvent: Sendable, Equatable {
         case deny
         /// A sign-in whose password was right, waiting for its second factor.
         case secondFactorRequired = "second_factor_required"
+        /// An attempt (to end open sessions) that failed and will be tried again.
+        case retrying
+        /// An attempt that failed for the last time.
+        case failed
     }
 
     public var id: String
@@ -180,6 +186,9 @@ public struct AuditEvent: Sendable, Equatable {
     public var at: Date
     /// Notifications written to the outbox in the same transaction as the event.
     public var notices: [Notice] = []
+    /// Orders to end open sessions, queued in the same transaction as the
+    /// event (an order whose once-key was used before is dropped).
+    public var terminations: [TerminationTask] = []
 
     public init(id: String = Secrets.newIdentifier(), accountID: String?, kind: Kind, result: Outcome, reason: String? = nil,
                 loginProtocol: LoginProtocol? = nil, credential: String? = nil, appPasswordID: String? = nil,

@@ -168,6 +168,24 @@ public protocol OutboxStore: Sendable {
     func pendingOutbox(limit: Int) async throws -> [OutboxMessage]
 }
 
+/// The queue of orders to end open sessions on mail and chat servers. Orders
+/// arrive with the audit event of the change that caused them
+/// (`AuditEvent.terminations`), in its transaction; an order whose once-key
+/// was used before is dropped, so a change is acted on once however many
+/// instances see it.
+public protocol TerminationStore: Sendable {
+    /// Up to `limit` pending orders due at `now` that no other instance
+    /// holds, each leased until `leaseUntil`, oldest first. Two concurrent
+    /// callers never get the same order.
+    func claimTerminations(now: Date, leaseUntil: Date, limit: Int) async throws -> [TerminationTask]
+    /// Records an attempt on a pending order and writes `audit` (what the
+    /// owner's activity shows, with any notice) in the same transaction.
+    /// Does nothing, and returns false, when the order is not pending.
+    func recordTerminationAttempt(id: String, attempts: Int, _ attempt: TerminationAttempt, audit: AuditEvent) async throws -> Bool
+    /// Orders, newest first, of an account or of all (for admins and tests).
+    func terminations(accountID: String?, limit: Int) async throws -> [TerminationTask]
+}
+
 public protocol PasswordResetStore: Sendable {
     /// Saves a request and ends every other open request of the account, so
     /// at most one link is live; the audit event carries the email. Does
@@ -210,4 +228,4 @@ public protocol ThrottleStore: Sendable {
 
 /// Everything Postern stores.
 public protocol PosternStore: AccountStore, TOTPStore, AppPasswordStore, SessionStore, RevealStore, SecurityKeyStore,
-    RecoveryCodeStore, AuditStore, OutboxStore, PasswordResetStore, ThrottleStore {}
+    RecoveryCodeStore, AuditStore, OutboxStore, PasswordResetStore, ThrottleStore, TerminationStore {}

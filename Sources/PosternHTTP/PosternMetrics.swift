@@ -52,6 +52,15 @@ public final class PosternMetrics: Sendable {
         verifyLatency.recordNanoseconds(duration.nanoseconds)
     }
 
+    /// Counts one attempt to end open sessions, by server and result
+    /// (`ok`, `retrying`, `failed`), and times it.
+    public func countTermination(server: String, result: String, duration: Duration) {
+        Metrics.Counter(label: "postern_session_terminations_total", dimensions: [("server", server), ("result", result)],
+                        factory: factory).increment()
+        Metrics.Timer(label: "postern_session_termination_duration_seconds", dimensions: [("server", server)], factory: factory)
+            .recordNanoseconds(duration.nanoseconds)
+    }
+
     public func render() -> String { registry.emitToString() }
 
     static func labels(_ outcome: ProtocolLoginOutcome) -> (credential: String, result: String) {

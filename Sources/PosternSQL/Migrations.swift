@@ -131,6 +131,19 @@ public enum Migrations {
                 "CREATE INDEX audit_events_account_ip ON audit_events (account_id, client_ip, at)",
             ]
         },
+        Migration(version: 6, name: "orders to end open sessions") { _ in
+            [
+                """
+                CREATE TABLE terminations (
+                    id TEXT PRIMARY KEY, once_key TEXT NOT NULL UNIQUE, server TEXT NOT NULL, account_id TEXT NOT NULL,
+                    username TEXT NOT NULL, addresses TEXT NOT NULL, cause TEXT NOT NULL, created_at BIGINT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at BIGINT NOT NULL, leased_until BIGINT,
+                    state TEXT NOT NULL DEFAULT 'pending', last_error TEXT)
+                """,
+                "CREATE INDEX terminations_due ON terminations (state, next_attempt_at)",
+                "CREATE INDEX terminations_account ON terminations (account_id, created_at)",
+            ]
+        },
     ]
 
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }

@@ -52,6 +52,7 @@ extension SQLStore: AuditStore {
             // Sent messages' rows go with them; unsent ones stay until delivered.
             try await db.raw("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < \(bind: before.millis)").run()
             try await db.raw("DELETE FROM password_resets WHERE expires_at < \(bind: before.millis)").run()
+            try await db.raw("DELETE FROM terminations WHERE state <> 'pending' AND created_at < \(bind: before.millis)").run()
             return events
         }
     }
@@ -92,6 +93,7 @@ extension SQLStore: AuditStore {
                 VALUES (\(bind: notice.id), \(bind: notice.recipient), \(bind: notice.sealed), \(bind: now.millis), 0, \(bind: now.millis))
                 """).run()
         }
+        try await insertTerminations(events.flatMap(\.terminations), db)
         for chunk in stride(from: 0, to: events.count, by: 200).map({ events[$0..<min($0 + 200, events.count)] }) {
             let insert = db.insert(into: "audit_events")
                 .columns("id", "account_id", "kind", "result", "reason", "protocol", "credential", "app_password_id", "client_ip", "at")

@@ -28,6 +28,7 @@ extension MemoryStore {
             // Sent messages' rows go with them; unsent ones stay until delivered.
             state.outbox = state.outbox.filter { entry in entry.value.message.sentAt.map { $0 >= before } ?? true }
             state.passwordResets = state.passwordResets.filter { $0.value.expiresAt >= before }
+            state.terminations = state.terminations.filter { $0.value.task.state == .pending || $0.value.task.createdAt >= before }
             return count
         }
     }

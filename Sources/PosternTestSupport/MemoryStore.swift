@@ -41,6 +41,12 @@ public final class MemoryStore: PosternStore {
         var noticeKeys: [String: Date] = [:]
         var passwordResets: [Data: PasswordReset] = [:]
         var throttleCounters: [String: ThrottleCounter] = [:]
+        var terminations: [String: TerminationEntry] = [:]
+    }
+
+    struct TerminationEntry: Sendable {
+        var task: TerminationTask
+        var leasedUntil: Date?
     }
 
     struct Reveal: Sendable {
@@ -113,10 +119,15 @@ extension MemoryStore.State {
                 message: OutboxMessage(id: notice.id, recipient: notice.recipient, sealed: notice.sealed, createdAt: now,
                                        attempts: 0, nextAttemptAt: now))
         }
+        for order in events.flatMap(\.terminations) where !terminations.values.contains(where: { $0.task.onceKey == order.onceKey }) {
+            guard terminations[order.id] == nil else { throw StoreError.conflict("id") }
+            terminations[order.id] = MemoryStore.TerminationEntry(task: order)
+        }
         for event in events {
             guard auditEvents[event.id] == nil else { throw StoreError.conflict("id") }
             var stored = event
             stored.notices = []  // notices live in the outbox, not with the event
+            stored.terminations = []  // orders live in their queue
             auditEvents[event.id] = stored
         }
     }

@@ -44,11 +44,11 @@ final class Server: Sendable {
     let process: Process
     let log = LogBuffer()
 
-    init(data: String, extra: [String] = []) throws {
+    init(data: String, extra: [String] = [], environment: [String: String] = [:]) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: PosternProcess.binary)
         process.arguments = ["serve", "--data", data, "--listen", "127.0.0.1:0", "--auth-listen", "127.0.0.1:0"] + extra
-        process.environment = ProcessInfo.processInfo.environment.merging(["POSTERN_SCRYPT_LOG_N": "10"]) { $1 }
+        process.environment = ProcessInfo.processInfo.environment.merging(["POSTERN_SCRYPT_LOG_N": "10"].merging(environment) { $1 }) { $1 }
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = pipe

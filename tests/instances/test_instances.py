@@ -36,7 +36,7 @@ def psql(url, sql):
 
 
 class Instance:
-    def __init__(self, database_url, key_from=None):
+    def __init__(self, database_url, key_from=None, env=None):
         self.data = tempfile.mkdtemp(prefix="postern-instance-")
         if key_from:
             shutil.copy(os.path.join(key_from.data, "server.key"), os.path.join(self.data, "server.key"))
@@ -46,7 +46,7 @@ class Instance:
         binary = os.environ.get("POSTERN_BINARY", os.path.join(ROOT, ".build", "debug", "postern"))
         self.log_path = os.path.join(self.data, "server.log")
         self.log = open(self.log_path, "w")
-        env = dict(os.environ, POSTERN_SCRYPT_LOG_N="12", POSTERN_LOG_LEVEL="info", POSTERN_MAIL_RETRY_BASE="0.5")
+        env = dict(os.environ, POSTERN_SCRYPT_LOG_N="12", POSTERN_LOG_LEVEL="info", POSTERN_MAIL_RETRY_BASE="0.5", **(env or {}))
         self.process = subprocess.Popen(
             [binary, "serve", "--data", self.data, "--database", database_url, "--listen", f"127.0.0.1:{self.port}",
              "--auth-listen", f"127.0.0.1:{self.auth_port}", "--public-url", f"http://localhost:{self.port}"],

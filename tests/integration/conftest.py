@@ -34,7 +34,8 @@ DOMAIN = "example.org"
 
 class Stack:
     def __init__(self):
-        env = dict(os.environ, DEMO_STACK_DIR=STACK_DIR, POSTERN_SCRYPT_LOG_N="12", POSTERN_LOG_LEVEL="info")
+        env = dict(os.environ, DEMO_STACK_DIR=STACK_DIR, POSTERN_SCRYPT_LOG_N="12", POSTERN_LOG_LEVEL="info",
+                   DEMO_STACK_TERMINATE_RETRY_BASE="1")
         subprocess.run([os.path.join(ROOT, "scripts", "demo-stack"), "stop"], env=env, check=False)
         subprocess.run([os.path.join(ROOT, "scripts", "demo-stack"), "start"], env=env, check=True)
         self.env = env
