@@ -144,6 +144,14 @@ public enum Migrations {
                 "CREATE INDEX terminations_account ON terminations (account_id, created_at)",
             ]
         },
+        // The guard's known-good lookup reads only successes: without this it
+        // scans every refusal an attacker caused for the account and address,
+        // which makes it slower for a real account than for a missing one.
+        Migration(version: 7, name: "known-good lookups read successes only") { _ in
+            [
+                "CREATE INDEX audit_events_known_good ON audit_events (account_id, client_ip, at) WHERE result = 'allow'",
+            ]
+        },
     ]
 
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }
