@@ -60,7 +60,7 @@ struct OutboxDeliveryService: Service {
             let attempts = message.attempts + 1
             let permanent = if case .permanent = error { true } else { false }
             let giveUp = permanent || attempts >= maximumAttempts
-            let delay = min(retryBase * pow(2, Double(attempts - 1)), 3600)
+            let delay = RetryBackoff.delay(afterAttempt: attempts, base: retryBase)
             let next = giveUp ? Date.distantFuture : clock.now.addingTimeInterval(delay)
             logger.warning(giveUp ? "giving up on a message" : "sending failed; will retry",
                            metadata: ["id": "\(message.id)", "attempts": "\(attempts)", "error": "\(error)"])

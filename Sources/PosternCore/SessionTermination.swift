@@ -113,7 +113,7 @@ public enum SessionTermination {
     /// at most an hour; nil once `maximumAttempts` have failed.
     public static func nextAttempt(after attempts: Int, base: TimeInterval, maximumAttempts: Int, now: Date) -> Date? {
         guard attempts < maximumAttempts else { return nil }
-        return now.addingTimeInterval(min(base * pow(2, Double(max(0, attempts - 1))), 3600))
+        return now.addingTimeInterval(RetryBackoff.delay(afterAttempt: attempts, base: base))
     }
 
     /// What the account's activity says about one attempt, such as
