@@ -210,9 +210,13 @@ public struct CredentialGuard: Sendable {
     /// same for names that exist and names that don't.
     public func admitResetRequest(name: String, clientIP: String?, now: Date) async throws -> TimeInterval? {
         var over = try await store.addFailure(key: GuardKey.resetRequests(name: name).storeKey, window: 3600, now: now) > policy.resetRequestsPerName
-        if let bucket = clientIP.flatMap({ ClientAddress.buckets($0).first }) {
+        // The address (or /64) and its wider network (/24 or /48, eight times
+        // as many): a /48 holds 65,536 /64s, each of which would otherwise
+        // get its own allowance.
+        let buckets: [String] = clientIP.map { ClientAddress.buckets($0) } ?? []
+        for (index, bucket) in buckets.enumerated() {
             let fromSource = try await store.addFailure(key: GuardKey.resetRequestsFrom(bucket: bucket).storeKey, window: 3600, now: now)
-            over = over || fromSource > policy.resetRequestsPerSource
+            over = over || fromSource > policy.resetRequestsPerSource * (index == 0 ? 1 : 8)
         }
         return over ? 3600 : nil
     }

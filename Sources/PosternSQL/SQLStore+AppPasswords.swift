@@ -6,6 +6,9 @@ import SQLKit
 extension SQLStore: AppPasswordStore {
     public func createAppPassword(_ record: AppPasswordRecord, limit: Int, audit: AuditEvent) async throws {
         try await executor.write { db in
+            // The account's row lock first, so concurrent creations count one
+            // after the other and the limit holds on PostgreSQL as on SQLite.
+            try await db.raw("UPDATE accounts SET id = id WHERE id = \(bind: record.accountID)").run()
             let row = try await db.raw("SELECT COUNT(*) AS n FROM app_passwords WHERE account_id = \(bind: record.accountID) AND revoked_at IS NULL").first()
             if try row?.decode(column: "n", as: Int.self) ?? 0 >= limit { throw PosternError.appPasswordLimit(limit) }
             try await db.raw("""

@@ -296,6 +296,11 @@ struct CredentialGuardTests {
         }
         for i in 0..<20 { try await h.accounts.admitPasswordReset(username: "user\(i)@example.org", clientIP: "203.0.113.8") }
         await #expect(throws: PosternError.throttled(3600)) { try await h.accounts.admitPasswordReset(username: "other@example.org", clientIP: "203.0.113.8") }
+        // Many /64s of one /48 share the /48's allowance (eight times one source's).
+        for i in 0..<160 { try await h.accounts.admitPasswordReset(username: "v6user\(i)@example.org", clientIP: "2001:db8:7:\(i)::1") }
+        await #expect(throws: PosternError.throttled(3600)) {
+            try await h.accounts.admitPasswordReset(username: "v6other@example.org", clientIP: "2001:db8:7:ffff::1")
+        }
         h.clock.advance(3601)
         try await h.accounts.admitPasswordReset(username: "alice@example.org", clientIP: "203.0.113.8")
     }

@@ -138,6 +138,26 @@ struct StoreContractTests {
         }
     }
 
+    @Test("concurrent creations never pass an account's app-password limit", arguments: StoreKind.allCases)
+    func appPasswordLimitUnderConcurrency(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let alice = Fixture.account()
+            try await store.createAccount(alice, audit: Fixture.audit(alice.id))
+            let created = await withTaskGroup(of: Bool.self) { group in
+                for i in 0..<12 {
+                    group.addTask {
+                        (try? await store.createAppPassword(Fixture.appPassword(alice, name: "App \(i)"), limit: 5, audit: Fixture.audit(alice.id))) != nil
+                    }
+                }
+                var count = 0
+                for await made in group where made { count += 1 }
+                return count
+            }
+            #expect(created == 5)
+            #expect(try await store.listAppPasswords(accountID: alice.id).count == 5)
+        }
+    }
+
     @Test("app passwords: names unique among active ones, digests unique, a limit per account", arguments: StoreKind.allCases)
     func appPasswordRules(kind: StoreKind) async throws {
         try await TestStore.with(kind) { store in
