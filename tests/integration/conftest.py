@@ -212,12 +212,7 @@ def xmpp_login(port, username, password):
     try:
         result, detail = loop.run_until_complete(asyncio.wait_for(outcome, 60))
     finally:
-        client.disconnect(wait=0)
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.close()
+        close_xmpp(client, loop)
     if result != "ok":
         raise Refused(detail)
     return result
@@ -229,3 +224,13 @@ def curl(url, username, password, extra=()):
         ["curl", "-sS", "--max-time", "60", "--interface", CLIENT_IP, "--user", f"{username}:{password}", *extra, url],
         capture_output=True, text=True)
     return completed.returncode, completed.stderr + completed.stdout
+
+
+def close_xmpp(client, loop):
+    """Disconnects a slixmpp client and closes its event loop, cancelling what is left."""
+    client.disconnect(wait=0)
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.close()

@@ -14,7 +14,7 @@ import time
 
 import requests
 
-from conftest import CLIENT_IP, DOMAIN, ROOT, Account, wait_until  # noqa: F401
+from conftest import CLIENT_IP, DOMAIN, ROOT, Account, close_xmpp, wait_until  # noqa: F401
 
 OTHER_IP = "127.0.0.3"
 LATENCIES = os.path.join(ROOT, ".test-run", "kick-latencies.txt")
@@ -188,12 +188,7 @@ def xmpp_session_ends_on_revocation(port, account, app):
     try:
         return loop.run_until_complete(scenario())
     finally:
-        client.disconnect(wait=0)
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.close()
+        close_xmpp(client, loop)
 
 
 def test_xmpp_session_on_ejabberd_ends_on_revocation(stack):
