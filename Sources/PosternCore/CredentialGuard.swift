@@ -91,9 +91,9 @@ public struct CredentialGuard: Sendable {
     /// hourly cap. It is refused, without the hash and for a name that exists
     /// or not alike, while the source or name is being paced, or when the
     /// name is over its hourly cap (counted by every instance) and this
-    /// source never signed in to the account with its password. A refused
-    /// attempt counts toward the name's cap too: the cap is on attempts from
-    /// unknown sources, checked or not.
+    /// source never signed in to the account with its password. An attempt
+    /// the name's own pacing refused counts toward its cap too (once per
+    /// source per delay): the cap is on attempts at the name, checked or not.
     public func admitAccountPassword(name: String, accountID: String?, clientIP: String?, now: Date) async throws -> PasswordAdmission {
         var reserved = throttle.reserve(name: name, accountID: accountID, clientIP: clientIP, now: now)
         if case .failure = reserved, try await trustedElsewhere(accountID: accountID, clientIP: clientIP, now: now) {

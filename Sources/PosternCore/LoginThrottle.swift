@@ -97,15 +97,10 @@ public final class LoginThrottle: Sendable {
             trim(&state, now: now)
             let known = accountID.map { isKnownGood(&state, accountID: $0, clientIP: clientIP, now: now) } ?? false
             let keys = paced(name: known ? nil : name, clientIP: clientIP)
-            let wait = keys.reduce(0) { max($0, (state.notBefore[$1.key] ?? .distantPast).timeIntervalSince(now)) }
-            if wait > 0 {
+            if let wait = pendingWait(&state, keys, now: now) {
                 return .failure(Refusal(wait: wait, countsForName: countRefusal(&state, name: known ? nil : name, clientIP: clientIP, now: now)))
             }
-            for paced in keys {
-                append(&state, paced.key, now)
-                let excess = count(&state, paced.key, within: paced.window, now: now) - paced.allowance
-                if excess > 0 { state.notBefore[paced.key] = max(state.notBefore[paced.key] ?? .distantPast, now.addingTimeInterval(delay(excess))) }
-            }
+            _ = count(&state, attemptOn: keys, now: now)
             return .success(Reservation(keys: keys, at: now, knownGood: known))
         }
     }
@@ -121,8 +116,7 @@ public final class LoginThrottle: Sendable {
 
     private func countRefusal(_ state: inout State, name: String?, clientIP: String?, now: Date) -> Bool {
         guard let name, let nameUntil = state.notBefore["name:" + name], nameUntil > now else { return false }
-        let sourcePaced = paced(name: nil, clientIP: clientIP).contains { (state.notBefore[$0.key] ?? .distantPast) > now }
-        guard !sourcePaced else { return false }
+        guard pendingWait(&state, paced(name: nil, clientIP: clientIP), now: now) == nil else { return false }
         let key = name + "|" + (clientIP.flatMap { ClientAddress.buckets($0).first } ?? "-")
         if let until = state.refusalsCounted[key], until > now { return false }
         state.refusalsCounted[key] = nameUntil
@@ -134,19 +128,13 @@ public final class LoginThrottle: Sendable {
     /// loses its standing there.
     public func fail(_ reservation: Reservation, accountID: String?, clientIP: String?, now: Date) -> TimeInterval {
         state.withLock { state in
-            state.global.append(now)
-            state.global.removeAll { now.timeIntervalSince($0) > 60 }
             let worst = reservation.keys.reduce(0) { max($0, count(&state, $1.key, within: $1.window, now: now) - $1.allowance) }
             if reservation.knownGood, let accountID, let bucket = clientIP.flatMap({ ClientAddress.buckets($0).first }) {
                 let key = accountID + "|" + bucket
-                var misses = state.knownGoodMisses[key, default: []].filter { now.timeIntervalSince($0) <= 3600 }
-                misses.append(now)
-                state.knownGoodMisses[key] = misses
-                if misses.count >= policy.knownGoodFailures { state.knownGood[key] = nil }
+                state.knownGoodMisses[key] = recentMisses(state, key, now: now) + [now]
+                if state.knownGoodMisses[key, default: []].count >= policy.knownGoodFailures { state.knownGood[key] = nil }
             }
-            var wait = worst > 0 ? delay(worst) : 0
-            if state.global.count > policy.globalFailuresPerMinute { wait = max(wait, policy.baseDelay) }
-            return wait
+            return answerWait(&state, worstExcess: worst, now: now)
         }
     }
 
@@ -166,18 +154,13 @@ public final class LoginThrottle: Sendable {
     /// here: not when it lost its standing on this account by failing.
     public func mayTrust(accountID: String, clientIP: String?, now: Date) -> Bool {
         guard let bucket = clientIP.flatMap({ ClientAddress.buckets($0).first }) else { return false }
-        return state.withLock { state in
-            (state.knownGoodMisses[accountID + "|" + bucket]?.filter { now.timeIntervalSince($0) <= 3600 }.count ?? 0) < policy.knownGoodFailures
-        }
+        return state.withLock { recentMisses($0, accountID + "|" + bucket, now: now).count < policy.knownGoodFailures }
     }
 
     /// Whether an attempt may run now, for work only a source's pacing limits
     /// (nothing is counted). Nil: it may; otherwise how long until it may.
     public func sourceWait(clientIP: String?, now: Date) -> TimeInterval? {
-        state.withLock { state in
-            let wait = paced(name: nil, clientIP: clientIP).reduce(0) { max($0, (state.notBefore[$1.key] ?? .distantPast).timeIntervalSince(now)) }
-            return wait > 0 ? wait : nil
-        }
+        state.withLock { pendingWait(&$0, paced(name: nil, clientIP: clientIP), now: now) }
     }
 
     /// Counts a failure and returns how long to wait before answering; the
@@ -186,20 +169,9 @@ public final class LoginThrottle: Sendable {
     public func recordFailure(name: String?, accountID: String?, clientIP: String?, countsForName: Bool, now: Date) -> TimeInterval {
         state.withLock { state in
             trim(&state, now: now)
-            state.global.append(now)
-            state.global.removeAll { now.timeIntervalSince($0) > 60 }
             let known = accountID.map { isKnownGood(&state, accountID: $0, clientIP: clientIP, now: now) } ?? false
-            var worst = 0
-            for paced in paced(name: countsForName && !known ? name : nil, clientIP: clientIP) {
-                append(&state, paced.key, now)
-                let excess = count(&state, paced.key, within: paced.window, now: now) - paced.allowance
-                guard excess > 0 else { continue }
-                worst = max(worst, excess)
-                state.notBefore[paced.key] = max(state.notBefore[paced.key] ?? .distantPast, now.addingTimeInterval(delay(excess)))
-            }
-            var wait = worst > 0 ? delay(worst) : 0
-            if state.global.count > policy.globalFailuresPerMinute { wait = max(wait, policy.baseDelay) }
-            return wait
+            let worst = count(&state, attemptOn: paced(name: countsForName && !known ? name : nil, clientIP: clientIP), now: now)
+            return answerWait(&state, worstExcess: worst, now: now)
         }
     }
 
@@ -212,8 +184,7 @@ public final class LoginThrottle: Sendable {
         state.withLock { state in
             trim(&state, now: now)
             let key = accountID + "|" + bucket
-            let misses = state.knownGoodMisses[key]?.filter { now.timeIntervalSince($0) <= 3600 }.count ?? 0
-            guard misses < policy.knownGoodFailures else { return }
+            guard recentMisses(state, key, now: now).count < policy.knownGoodFailures else { return }
             state.knownGood[key] = now
         }
     }
@@ -259,6 +230,40 @@ public final class LoginThrottle: Sendable {
         }
         if let name { keys.append(Paced(key: "name:" + name, allowance: policy.freeFailures * 4, window: 3600)) }
         return keys
+    }
+
+    /// How long until every one of `keys` may be tried again; nil when all may now.
+    private func pendingWait(_ state: inout State, _ keys: [Paced], now: Date) -> TimeInterval? {
+        let wait = keys.reduce(0) { max($0, (state.notBefore[$1.key] ?? .distantPast).timeIntervalSince(now)) }
+        return wait > 0 ? wait : nil
+    }
+
+    /// Counts one attempt on each key, paces the keys it takes past their
+    /// allowance, and returns the largest excess.
+    private func count(_ state: inout State, attemptOn keys: [Paced], now: Date) -> Int {
+        var worst = 0
+        for paced in keys {
+            append(&state, paced.key, now)
+            let excess = count(&state, paced.key, within: paced.window, now: now) - paced.allowance
+            guard excess > 0 else { continue }
+            worst = max(worst, excess)
+            state.notBefore[paced.key] = max(state.notBefore[paced.key] ?? .distantPast, now.addingTimeInterval(delay(excess)))
+        }
+        return worst
+    }
+
+    /// How long a failure's answer waits: the worst key's delay, and at least
+    /// the base delay during a wave of failures everywhere.
+    private func answerWait(_ state: inout State, worstExcess: Int, now: Date) -> TimeInterval {
+        state.global.append(now)
+        state.global.removeAll { now.timeIntervalSince($0) > 60 }
+        let wait = worstExcess > 0 ? delay(worstExcess) : 0
+        return state.global.count > policy.globalFailuresPerMinute ? max(wait, policy.baseDelay) : wait
+    }
+
+    /// A known-good source's failures on its own account in the last hour.
+    private func recentMisses(_ state: State, _ key: String, now: Date) -> [Date] {
+        state.knownGoodMisses[key, default: []].filter { now.timeIntervalSince($0) <= 3600 }
     }
 
     private func delay(_ excess: Int) -> TimeInterval {
