@@ -46,21 +46,22 @@ struct BrowserContext: ChildRequestContext, PortalPageContext {
 /// one fails with `PortalRefusal.sessionExpired` without a session, and with
 /// `PortalRefusal.proveAgain` when the user must confirm their password first.
 struct RecentlyProvenContext: ChildRequestContext, PortalPageContext {
-    var coreContext: CoreRequestContextStorage
-    let session: Session
-    let account: Account
-    let csrfSeed: String?
-    let form: [String: [String]]
+    /// A signed-in browser, and more: its sign-in is recent.
+    private var browser: BrowserContext
+    var coreContext: CoreRequestContextStorage {
+        get { browser.coreContext }
+        set { browser.coreContext = newValue }
+    }
+    var session: Session { browser.session }
+    var account: Account { browser.account }
+    var csrfSeed: String? { browser.csrfSeed }
+    var form: [String: [String]] { browser.form }
     var signedInAccount: Account? { account }
 
     init(context: PortalContext) throws {
-        guard let browser = context.browser else { throw PortalRefusal.sessionExpired }
+        guard context.browser != nil else { throw PortalRefusal.sessionExpired }
         guard context.browserRecentlyProven else { throw PortalRefusal.proveAgain }
-        coreContext = context.coreContext
-        session = browser.session
-        account = browser.account
-        csrfSeed = context.csrfSeed
-        form = context.form
+        browser = try BrowserContext(context: context)
     }
 }
 
