@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 
+import pytest
 import requests
 
 from conftest import CLIENT_IP, DOMAIN, ROOT, Account, close_xmpp, wait_until  # noqa: F401
@@ -191,21 +192,12 @@ def xmpp_session_ends_on_revocation(port, account, app):
         close_xmpp(client, loop)
 
 
-def test_xmpp_session_on_ejabberd_ends_on_revocation(stack):
-    account = Account(stack, "kick-ejabberd", "correct horse battery staple 7", mfa=True)
+@pytest.mark.parametrize("server, port_name, label", [("ejabberd", "EJABBERD_C2S_PORT", "ejabberd"), ("prosody", "PROSODY_C2S_PORT", "Prosody")])
+def test_xmpp_session_ends_on_revocation(stack, server, port_name, label):
+    account = Account(stack, f"kick-{server}", "correct horse battery staple 7", mfa=True)
     app = account.app_password("Chat", protocols=["xmpp"])
-    seconds = xmpp_session_ends_on_revocation(stack.port("EJABBERD_C2S_PORT"), account, app)
-    assert seconds is not None, "the ejabberd stream stayed open 5 s after the revocation"
-    record_latency("ejabberd XMPP stream", seconds)
-    events = wait_until(lambda: termination_events(account, "ejabberd"), 10, "the attempt in the activity")
-    assert [e["summary"] for e in events] == ["ejabberd: ended 1 XMPP session"]
-
-
-def test_xmpp_session_on_prosody_ends_on_revocation(stack):
-    account = Account(stack, "kick-prosody", "correct horse battery staple 7", mfa=True)
-    app = account.app_password("Chat", protocols=["xmpp"])
-    seconds = xmpp_session_ends_on_revocation(stack.port("PROSODY_C2S_PORT"), account, app)
-    assert seconds is not None, "the Prosody stream stayed open 5 s after the revocation"
-    record_latency("prosody XMPP stream", seconds)
-    events = wait_until(lambda: termination_events(account, "prosody"), 10, "the attempt in the activity")
-    assert [e["summary"] for e in events] == ["prosody: ended 1 XMPP session"]
+    seconds = xmpp_session_ends_on_revocation(stack.port(port_name), account, app)
+    assert seconds is not None, f"the {label} stream stayed open 5 s after the revocation"
+    record_latency(f"{server} XMPP stream", seconds)
+    events = wait_until(lambda: termination_events(account, server), 10, "the attempt in the activity")
+    assert [e["summary"] for e in events] == [f"{server}: ended 1 XMPP session"]
