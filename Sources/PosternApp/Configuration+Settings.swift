@@ -53,6 +53,8 @@ extension PosternConfig {
         .stored("hash_concurrency", \.hashConcurrency, .integer(1...256), default: .described("CPU cores"), "password hashes computed at once"),
         .stored("password_cache_ttl", \.passwordCacheTTL, .seconds(clampedTo: 0...3600), default: .value("60"),
                 "seconds a verified account password is remembered; 0 turns it off"),
+        .stored("credential_cache_size", \.credentialCacheSize, .integer(0...10_000_000), default: .value("200000"),
+                "app passwords kept in memory for protocol logins, kept true by the store's change feed; 0 turns the cache off"),
         .stored("session_lifetime", \.sessionLifetime, .seconds(clampedTo: 60...Double.infinity), default: .value("43200"),
                 "seconds an API session lasts"),
         .stored("throttle.free_failures", \.throttle.freeFailures, .integer(1...1000), default: .value("5"),

@@ -31,6 +31,7 @@ public struct PosternConfig: Sendable, Equatable {
     public var scrypt = ScryptHasher.Parameters.owasp
     public var hashConcurrency = ProcessInfo.processInfo.activeProcessorCount
     public var passwordCacheTTL: Double = 60
+    public var credentialCacheSize = 200_000
     public var sessionLifetime: Double = 43_200
     public var logLevel = "info"
     public var portalIdleTimeout: Double = 1800

@@ -23,10 +23,14 @@ public final class PosternEnvironment: Sendable {
     public let keyPath: String
     public let notices: NoticeComposer
     public let clock: PosternCore.Clock
+    /// Keeps the authenticator's credential cache true to the store.
+    public let feed: CredentialFeed
 
     private init(config: PosternConfig, store: SQLStore, keys: KeyRing, hasher: OffloadedHasher, metrics: PosternMetrics,
                  recorder: LoginRecorder, accounts: AccountService, authenticator: ProtocolAuthenticator,
-                 databasePath: String, keyPath: String, notices: NoticeComposer, clock: PosternCore.Clock) {
+                 databasePath: String, keyPath: String, notices: NoticeComposer, clock: PosternCore.Clock,
+                 feed: CredentialFeed) {
+        self.feed = feed
         self.notices = notices
         self.clock = clock
         self.config = config
@@ -79,7 +83,9 @@ public final class PosternEnvironment: Sendable {
             await executor.shutdown()
             throw error
         }
-        let store = SQLStore(executor: executor)
+        let credentials = CredentialCache(capacity: config.credentialCacheSize)
+        let feed = CredentialFeed(cache: credentials, executor: executor, logger: logger)
+        let store = SQLStore(executor: CredentialFeedExecutor(executor, feed: feed))
         let metrics = PosternMetrics()
         let hasher = OffloadedHasher(parameters: config.scrypt, threads: config.hashConcurrency, inFlight: metrics.hashesInFlight, started: metrics.hashes)
         let recorder = LoginRecorder()
@@ -99,10 +105,10 @@ public final class PosternEnvironment: Sendable {
         let authenticator = ProtocolAuthenticator(
             store: store, hasher: hasher, keys: keys,
             cache: VerifiedPasswordCache(key: keys.passwordCacheKey, ttl: config.passwordCacheTTL),
-            recorder: recorder, clock: clock, credentialGuard: credentialGuard, notices: notices)
+            recorder: recorder, clock: clock, credentialGuard: credentialGuard, notices: notices, credentials: credentials)
         return PosternEnvironment(config: config, store: store, keys: keys, hasher: hasher, metrics: metrics, recorder: recorder,
                                   accounts: accounts, authenticator: authenticator, databasePath: databasePath, keyPath: keyPath,
-                                  notices: notices, clock: clock)
+                                  notices: notices, clock: clock, feed: feed)
     }
 
     /// Writes what is buffered and closes the database.

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import PosternCore
 import PosternHTTP
+import PosternSQL
 import ServiceLifecycle
 
 /// A tick every `interval` (the first at once, or after one interval) until
@@ -42,6 +43,15 @@ struct LoginRecordFlushService: Service {
         } catch {
             logger.warning("could not write login records; will retry", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+/// Runs the credential feed until shutdown (see `CredentialFeed`).
+struct CredentialFeedService: Service {
+    let feed: CredentialFeed
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await feed.watch() }
     }
 }
 
@@ -118,7 +128,8 @@ public enum PosternServer {
                                          clock: environment.clock, logger: logger)
         logger.notice("notifications", metadata: ["transport": "\(config.smtpURL.map { "smtp \($0.host):\($0.port)" } ?? "files in <data>/outbox")",
                                                   "from": "\(config.effectiveMailFrom)"])
-        var services: [any Service] = [retention, delivery, terminator, flusher, auth, portal]
+        let feed = CredentialFeedService(feed: environment.feed)
+        var services: [any Service] = [retention, delivery, terminator, flusher, feed, auth, portal]
         if !config.saslListen.isEmpty {
             let verifier = SASLVerifier(authenticator: environment.authenticator, metrics: environment.metrics,
                                         defaultDomain: config.saslDefaultDomain,

@@ -32,9 +32,10 @@ public typealias ProtocolLoginStore = AccountStore & AppPasswordStore & Throttle
 /// SMTP and XMPP login asks. Gathers the facts through the store, hands them to
 /// `LoginPolicy`, and records the decision.
 ///
-/// Cost: for an app password of an account seen before, one indexed query
-/// (app password joined with its account); otherwise an account lookup and one
-/// indexed app-password lookup. A slow hash
+/// Cost: for an app password of an account seen before, an HMAC and a lookup
+/// in `CredentialCache` while its change feed is live; on a miss, one indexed
+/// query (app password joined with its account); for an account not seen
+/// before, an account lookup and one indexed app-password lookup. A slow hash
 /// runs only when the password is not an app password and no recent match is
 /// cached; for an unknown user a hash of the same cost runs against a dummy, so
 /// "unknown user" and "wrong password" take the same time.
@@ -45,6 +46,8 @@ public struct ProtocolAuthenticator: Sendable {
     let hasher: any PasswordHasher
     let keys: KeyRing
     let cache: VerifiedPasswordCache
+    /// App passwords recently looked up, answered while the change feed is live.
+    public let credentials: CredentialCache
     let recorder: LoginRecorder
     let clock: Clock
     /// Asked before the account password is checked; told every result.
@@ -62,7 +65,8 @@ public struct ProtocolAuthenticator: Sendable {
 
     public init(store: any ProtocolLoginStore, hasher: any PasswordHasher, keys: KeyRing, cache: VerifiedPasswordCache,
                 recorder: LoginRecorder, clock: Clock = .system, credentialGuard: CredentialGuard? = nil,
-                notices: NoticeComposer? = nil) {
+                notices: NoticeComposer? = nil, credentials: CredentialCache = CredentialCache(capacity: 0)) {
+        self.credentials = credentials
         self.credentialGuard = credentialGuard ?? CredentialGuard(store: store, keys: keys)
         self.notices = notices
         self.store = store
@@ -145,18 +149,23 @@ public struct ProtocolAuthenticator: Sendable {
         let canonical = Username.canonical(request.username)
         let tooLong = request.password.utf8.count > Self.maximumPasswordBytes
         let normalised = tooLong ? nil : AppPasswordFormat.normalise(request.password)
-        func facts(_ account: Account?, _ appPassword: AppPasswordRecord?, matched: Bool) -> LoginFacts {
-            LoginFacts(account: account.map { LoginFacts.AccountFacts(id: $0.id, username: $0.username, disabled: $0.disabled, mfaEnabled: $0.mfaEnabled) },
-                       appPassword: appPassword, accountPasswordMatched: matched, loginProtocol: request.loginProtocol, now: now)
+        func facts(_ account: LoginFacts.AccountFacts?, _ appPassword: AppPasswordRecord?, matched: Bool) -> LoginFacts {
+            LoginFacts(account: account, appPassword: appPassword, accountPasswordMatched: matched, loginProtocol: request.loginProtocol, now: now)
         }
 
-        // Fast path: a known account and an app password, in one query that
-        // also returns the account's current state.
+        // Fast path: a known account and an app password, from the cache or
+        // in one query that also returns the account's current state.
         var lookedUp: Data?
         if let canonical, let normalised, let id = accountIDs.id(for: canonical) {
             let digest = AppPasswordFormat.digest(normalised: normalised, accountID: id, keys: keys)
+            if let hit = credentials.lookup(digest), hit.account.id == id {
+                return (facts(hit.account, hit.record, matched: false), .notAsked)
+            }
+            let ticket = credentials.ticket()
             if let (record, account) = try await store.appPasswordWithAccount(digest: digest), account.id == id {
-                return (facts(account, record, matched: false), .notAsked)
+                let entry = CredentialCache.Entry(record: record, account: account.loginFacts)
+                credentials.insert(entry, digest: digest, ticket: ticket)
+                return (facts(entry.account, record, matched: false), .notAsked)
             }
             lookedUp = digest
         }
@@ -179,7 +188,7 @@ public struct ProtocolAuthenticator: Sendable {
         if appPassword == nil {
             (matched, gate) = try await checkAccountPassword(request, account: account, tooLong: tooLong, now: now)
         }
-        var gathered = facts(account, appPassword, matched: matched)
+        var gathered = facts(account?.loginFacts, appPassword, matched: matched)
         if case .refused = gate { gathered.accountPasswordBlocked = true }
         return (gathered, gate)
     }
@@ -284,6 +293,11 @@ public struct ProtocolAuthenticator: Sendable {
             return []
         }
     }
+}
+
+extension Account {
+    /// What a login decision needs to know about the account.
+    var loginFacts: LoginFacts.AccountFacts { .init(id: id, username: username, disabled: disabled, mfaEnabled: mfaEnabled) }
 }
 
 /// Remembers which account id a canonical username belongs to.

@@ -177,7 +177,7 @@ extension AuthEndpoints {
         if let sharedSecret { protected.add(middleware: SharedSecretMiddleware(secret: sharedSecret)) }
         protected.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
+                     body: .init(byteBuffer: ByteBuffer(string: metrics.render(credentials: authenticator.credentials))))
         }
         protected.post("/v1/verify") { request, _ in try await verify(request) }
         protected.get("/v1/nginx") { request, _ in try await nginxAuth(request) }

@@ -63,6 +63,22 @@ public final class PosternMetrics: Sendable {
 
     public func render() -> String { registry.emitToString() }
 
+    /// The registry's metrics, and the credential cache's counts read at
+    /// this moment (they are kept by the cache, off the metrics path).
+    public func render(credentials: CredentialCache) -> String {
+        let lookups = credentials.lookups
+        return render() + """
+            # TYPE postern_credential_cache_lookups_total counter
+            postern_credential_cache_lookups_total{result="hit"} \(lookups.hits)
+            postern_credential_cache_lookups_total{result="miss"} \(lookups.misses)
+            # TYPE postern_credential_cache_entries gauge
+            postern_credential_cache_entries \(credentials.count)
+            # TYPE postern_credential_feed_live gauge
+            postern_credential_feed_live \(credentials.isLive ? 1 : 0)
+
+            """
+    }
+
     static func labels(_ outcome: ProtocolLoginOutcome) -> (credential: String, result: String) {
         switch outcome {
         case .temporaryFailure: return ("unknown", "tempfail")

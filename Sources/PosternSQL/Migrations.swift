@@ -152,6 +152,7 @@ public enum Migrations {
                 "CREATE INDEX audit_events_known_good ON audit_events (account_id, client_ip, at) WHERE result = 'allow'",
             ]
         },
+        Migration(version: 8, name: "credential change feed", statements: CredentialFeedSchema.statements),
     ]
 
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }

@@ -185,6 +185,48 @@ public final class PostgresExecutor: SQLExecutor {
         }
     }
 
+    /// Opens a connection of its own (not from the pool, with the
+    /// `application_name` given), `LISTEN`s on each of `channels`, and runs
+    /// `body` with the connection and the notifications as they arrive
+    /// (channel, payload). Ends, throwing, when the connection breaks or
+    /// `body` throws; the connection is closed either way.
+    func listening(on channels: [String], applicationName: String,
+                   _ body: @escaping @Sendable (any SQLDatabase, AsyncThrowingStream<(channel: String, payload: String), any Error>) async throws -> Void)
+        async throws {
+        var named = directConfiguration
+        named.options.additionalStartupParameters = [("application_name", applicationName)]
+        let configuration = named
+        let logger = self.logger
+        let connection = try await withDeadline(.seconds(2)) {
+            try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration,
+                                                 id: 1, logger: logger)
+        }
+        let (notifications, sink) = AsyncThrowingStream.makeStream(of: (channel: String, payload: String).self)
+        @Sendable func listen(_ remaining: ArraySlice<String>) async throws {
+            guard let channel = remaining.first else { return try await body(connection.sql(queryLogLevel: nil), notifications) }
+            try await connection.listen(on: channel) { stream in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for try await notification in stream { sink.yield((channel, notification.payload)) }
+                        throw StoreError.unavailable("postgresql: the listening connection closed")
+                    }
+                    group.addTask { try await listen(remaining.dropFirst()) }
+                    try await group.next()
+                    group.cancelAll()
+                }
+            }
+        }
+        do {
+            try await listen(channels[...])
+        } catch {
+            sink.finish()
+            try? await connection.close()
+            throw Self.translate(error)
+        }
+        sink.finish()
+        try? await connection.close()
+    }
+
     public func shutdown() async {
         supervisor.withLock { $0?.cancel() }
         let runner = pool.withLock { $0.runner }

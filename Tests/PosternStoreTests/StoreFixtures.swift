@@ -56,7 +56,7 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
             settings.database = name
             let executor = await PostgresExecutor.open(settings: settings, maximumConnections: 8, logger: Logger(label: "test"))
             try await Migrations.migrate(executor)
-            return TestStore(store: SQLStore(executor: executor), executor: executor) {
+            return TestStore(store: SQLStore(executor: executor), executor: executor, postgres: settings) {
                 // The database is dropped by the next run's clean-up of the whole server.
                 await executor.shutdown()
             }
@@ -70,8 +70,18 @@ struct TestStore: Sendable {
     let store: any PosternStore
     /// The SQL executor under the store; nil for the memory store.
     let executor: (any SQLExecutor)?
+    /// Where a PostgreSQL store's database is, for a second instance on it.
+    var postgres: PostgresExecutor.Settings?
     /// Closes the store: afterwards it cannot answer, and its files are gone.
     let close: @Sendable () async -> Void
+
+    init(store: any PosternStore, executor: (any SQLExecutor)?, postgres: PostgresExecutor.Settings? = nil,
+         close: @escaping @Sendable () async -> Void) {
+        self.store = store
+        self.executor = executor
+        self.postgres = postgres
+        self.close = close
+    }
 
     /// Runs `body` with a fresh store, closing it afterwards.
     static func with(_ kind: StoreKind, _ body: (any PosternStore) async throws -> Void) async throws {
