@@ -13,13 +13,16 @@ struct CredentialFeedTests {
     /// A store whose writes catch its feed up, as in a running Postern, and
     /// the raw executor beneath it (writes through that one do not).
     struct Instance {
-        let cache = CredentialCache(capacity: 1000)
+        let cache: CredentialCache
         let feed: CredentialFeed
         let store: SQLStore
         let raw: any SQLExecutor
 
-        init(_ raw: any SQLExecutor) {
+        /// A long `freshness` where a test is not about it (a busy test
+        /// machine may take more than a second between steps).
+        init(_ raw: any SQLExecutor, freshness: Duration = .seconds(3600)) {
             self.raw = raw
+            cache = CredentialCache(capacity: 1000, freshness: freshness)
             feed = CredentialFeed(cache: cache, executor: raw, logger: Logger(label: "test"))
             store = SQLStore(executor: CredentialFeedExecutor(raw, feed: feed))
         }
@@ -181,7 +184,8 @@ struct CredentialFeedInstancesTests {
         let test = try await StoreKind.postgres.make()
         let settings = try #require(test.postgres)
         let a = CredentialFeedTests.Instance(try #require(test.executor))
-        let b = CredentialFeedTests.Instance(await PostgresExecutor.open(settings: settings, maximumConnections: 4, logger: Logger(label: "b")))
+        let b = CredentialFeedTests.Instance(await PostgresExecutor.open(settings: settings, maximumConnections: 4, logger: Logger(label: "b")),
+                                             freshness: .seconds(1))
         let watching = Task { await b.feed.watch() }
         defer {
             watching.cancel()
