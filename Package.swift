@@ -54,8 +54,8 @@ let package = Package(
             dependencies: ["PosternCore", "PosternWebAuthn", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // Speaks mail and chat servers' external-auth protocols as state
-        // machines: nginx auth_http, Dovecot's auth protocol, ejabberd extauth.
-        // No sockets, no decisions.
+        // machines: nginx auth_http, Dovecot's auth protocol, ejabberd extauth,
+        // the /v1/verify body. No sockets, no decisions.
         .target(name: "PosternProtocols"),
         // Draws QR codes. No dependencies.
         .target(name: "PosternQR"),

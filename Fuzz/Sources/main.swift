@@ -1,4 +1,4 @@
-// One fuzzing executable; FUZZ_TARGET picks the target (cbor, text or adapters).
+// One fuzzing executable; FUZZ_TARGET picks the target (cbor, text, adapters or verify).
 // Control goes to libFuzzer (linked by -sanitize=fuzzer).
 #if canImport(Glibc)
 import Glibc
@@ -10,6 +10,7 @@ func fuzzOne(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     switch fuzzTarget {
     case "text": fuzzText(start, count)
     case "adapters": fuzzAdapters(start, count)
+    case "verify": fuzzVerify(start, count)
     default: fuzzCBOR(start, count)
     }
 }

@@ -114,13 +114,21 @@ public enum JSONBody {
     /// Decodes the request body as `T`. A body over 64 KiB is 413; anything
     /// that is not JSON of the right shape is 400 naming the first problem.
     public static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        try decode(type, body: try await collect(request))
+    }
+
+    /// The request body, at most 64 KiB; 413 when it is longer.
+    static func collect(_ request: Request) async throws -> ByteBuffer {
         var request = request
-        let buffer: ByteBuffer
         do {
-            buffer = try await request.collectBody(upTo: maximumBytes)
+            return try await request.collectBody(upTo: maximumBytes)
         } catch {
             throw APIError(.contentTooLarge, "body_too_large", "The request body is larger than \(maximumBytes / 1024) KiB.")
         }
+    }
+
+    /// `decode(_:from:)` for a body already collected.
+    static func decode<T: Decodable>(_ type: T.Type, body buffer: ByteBuffer) throws -> T {
         if buffer.readableBytes == 0 {
             throw APIError(.badRequest, "invalid_json", "Send a JSON object in the request body.")
         }

@@ -25,33 +25,21 @@ public struct AuthEndpoints: Sendable {
 
     var gate: ProtocolLoginGate { ProtocolLoginGate(authenticator: authenticator, metrics: metrics, defaultDomain: defaultDomain) }
 
-    struct VerifyRequest: Decodable {
-        let username: String
-        let password: String
-        let `protocol`: String
-        let clientIp: String?
-    }
-
-    struct Allowed: Encodable {
-        let result = "allow"
-        let username: String
-        let credential: String
-        let appPasswordId: String?
-    }
-
     struct Refused: Encodable {
         let result: String
         let message: String
     }
 
     /// `POST /v1/verify`: 200 allow, 401 deny (one generic message), 503 when
-    /// the store cannot answer, 400 for a malformed request.
+    /// the store cannot answer, 400 for a malformed request. The body is read
+    /// and the answer written by `VerifyMessage` (this is every login's path),
+    /// with the same statuses, errors and bytes as `JSONBody` would give.
     func verify(_ request: Request) async throws -> Response {
-        let body = try await JSONBody.decode(VerifyRequest.self, from: request)
-        guard let loginProtocol = LoginProtocol(serviceName: body.protocol) else {
+        let body = try Self.verifyRequest(try await JSONBody.collect(request))
+        guard let loginProtocol = LoginProtocol(serviceName: body.protocolName) else {
             throw APIError(.badRequest, "invalid_protocol", "protocol must be one of imap, pop3, smtp, xmpp, other.")
         }
-        let clientIP = body.clientIp.flatMap { $0.isEmpty ? nil : $0 }
+        let clientIP = body.clientIP.flatMap { $0.isEmpty ? nil : $0 }
         if let clientIP, ClientAddress.canonical(clientIP) == nil {
             throw APIError(.badRequest, "invalid_client_ip", "client_ip must be an IPv4 or IPv6 address.")
         }
@@ -60,12 +48,32 @@ public struct AuthEndpoints: Sendable {
         case .decided(.allow(_, let username, let credential)):
             var appID: String?
             if case .appPassword(let id) = credential { appID = id }
-            return JSONBody.response(.ok, Allowed(username: username, credential: credential.kind, appPasswordId: appID))
+            return Self.verifyResponse(.ok, .allow(username: username, credential: credential.kind, appPasswordID: appID))
         case .decided(.deny):
-            return JSONBody.response(.unauthorized, Refused(result: "deny", message: denialMessage))
+            return Self.verifyResponse(.unauthorized, .deny(message: denialMessage))
         case .temporaryFailure:
-            return JSONBody.response(.serviceUnavailable, Refused(result: "tempfail", message: "Temporary authentication failure. Try again shortly."))
+            return Self.verifyResponse(.serviceUnavailable, .tempfail(message: "Temporary authentication failure. Try again shortly."))
         }
+    }
+
+    /// The request in `body`, read in place; a malformed one is the 400
+    /// `invalid_json` (or 413) `JSONBody.decode` would have answered.
+    static func verifyRequest(_ body: ByteBuffer) throws(APIError) -> VerifyMessage.Request {
+        let decoded = body.withUnsafeReadableBytes { bytes in
+            Result { () throws(VerifyMessage.DecodeError) in try VerifyMessage.decode(bytes) }
+        }
+        switch decoded {
+        case .success(let request):
+            return request
+        case .failure(let error):
+            throw APIError(error.problem == .tooLarge ? .contentTooLarge : .badRequest,
+                           error.problem == .tooLarge ? "body_too_large" : "invalid_json", error.message)
+        }
+    }
+
+    static func verifyResponse(_ status: HTTPResponse.Status, _ answer: VerifyMessage.Answer) -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: VerifyMessage.encode(answer))))
     }
 }
 

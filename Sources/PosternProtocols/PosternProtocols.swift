@@ -1,7 +1,7 @@
 // PosternProtocols: the mail and chat servers' external-authentication
 // protocols (Dovecot's auth protocol, server side; ejabberd's extauth framing;
-// nginx's mail auth_http headers) and the SMTP client session, as value-type
-// state machines fed bytes.
+// nginx's mail auth_http headers; the JSON body of /v1/verify) and the SMTP
+// client session, as value-type state machines and parsers fed bytes.
 //
 // Charter: parse and answer, nothing more. No socket, no clock, no core: a
 // state machine says what to send, what to verify and when to close, and the
