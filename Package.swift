@@ -174,3 +174,22 @@ if ProcessInfo.processInfo.environment["POSTERN_FUZZ"] == "1" {
     ]
     package.products += [.executable(name: "postern-fuzz", targets: ["PosternFuzz"])]
 }
+
+// Micro-benchmarks (ordo-one/benchmark), only when asked for: `scripts/bench`
+// sets POSTERN_BENCH=1 and builds them into .build-bench, so ordinary builds,
+// tests and CI never resolve or build the benchmark package. The
+// MallocInterposer trait alone (no RuntimeInterposer) keeps its dependencies
+// to packages that are mirrored, and needs no jemalloc on Swift 6.3.
+if ProcessInfo.processInfo.environment["POSTERN_BENCH"] == "1" {
+    package.dependencies += [
+        .package(url: "https://github.com/ordo-one/benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
+    ]
+    package.targets += [
+        .executableTarget(
+            name: "PosternBenchmarks",
+            dependencies: ["PosternCore", .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/PosternBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+}
