@@ -10,10 +10,9 @@ extension CredentialFeed {
     /// `<number> <server process id>`.
     static let appliedChannel = "postern_applied"
 
-    /// Listens and catches up on one connection of its own, until it breaks
-    /// or five minutes pass (then `watch` prunes and comes back).
-    func listen(_ postgres: PostgresExecutor) async throws {
-        let heartbeat = self.heartbeat
+    /// Listens and catches up on one connection of its own, until it breaks.
+    func listen(_ postgres: PostgresExecutor, caughtUp: @escaping @Sendable () -> Void) async throws {
+        defer { listening.store(false, ordering: .relaxed) }
         try await postgres.listening(on: [CredentialFeedSchema.channel, Self.appliedChannel],
                                      applicationName: Self.applicationName) { [self] db, notifications in
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -24,10 +23,9 @@ extension CredentialFeed {
                     throw StoreError.unavailable("postgresql: the listening connection closed")
                 }
                 group.addTask {
-                    let until = ContinuousClock.now + .seconds(300)
-                    while ContinuousClock.now < until {
-                        try await self.catchUp(reading: { query in try await query(db) })
-                        try await Task.sleep(for: heartbeat)
+                    try await self.beat({ try await self.catchUp(reading: { query in try await query(db) }) }) {
+                        self.listening.store(true, ordering: .relaxed)
+                        caughtUp()
                     }
                 }
                 try await group.next()

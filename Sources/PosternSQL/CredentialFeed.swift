@@ -34,6 +34,11 @@ public final class CredentialFeed: Sendable {
     /// PostgreSQL: the highest change each listening connection (by server
     /// process id) has said it applied.
     let acknowledged = Mutex<[Int32: Int64]>([:])
+    /// Whether this instance's feed is listening now (only then can it hear
+    /// other instances acknowledge a change).
+    let listening = Atomic<Bool>(false)
+    /// Whether the feed is failing (said once, and once when it is back).
+    private let down = Atomic<Bool>(false)
     let logger: Logger
     static let pageSize = 1000
 
@@ -125,7 +130,8 @@ public final class CredentialFeed: Sendable {
     func settle(after before: Int64?) async {
         do {
             try await catchUp()
-            guard let before, let through = appliedThrough, through > before, let postgres = executor as? PostgresExecutor else { return }
+            guard let before, let through = appliedThrough, through > before, let postgres = executor as? PostgresExecutor,
+                  listening.load(ordering: .relaxed) else { return }
             try await awaitAcknowledgements(through: through, postgres)
         } catch {
             logger.notice("cannot confirm a change with the other instances", metadata: ["error": "\(error)"])
@@ -142,28 +148,44 @@ public final class CredentialFeed: Sendable {
 
     /// Catches up every `heartbeat` until cancelled (see the type's comment).
     public func watch() async {
-        var lastPrune = ContinuousClock.now - .seconds(3600)
         while !Task.isCancelled {
-            if ContinuousClock.now - lastPrune > .seconds(300) {
-                do {
-                    try await prune()
-                    lastPrune = .now
-                } catch {
-                    logger.warning("cannot prune credential changes; will retry", metadata: ["error": "\(error)"])
-                }
-            }
             do {
                 if let postgres = executor as? PostgresExecutor {
-                    try await listen(postgres)
+                    try await listen(postgres) { [self] in noteUp() }
                 } else {
-                    try await catchUp()
-                    try await Task.sleep(for: heartbeat)
+                    try await beat(catchUp) { noteUp() }
                 }
             } catch {
                 if Task.isCancelled { return }
-                logger.warning("the credential feed is down; logins go to the store", metadata: ["error": "\(error)"])
+                if !down.exchange(true, ordering: .relaxed) {
+                    logger.warning("the credential feed is down; logins go to the store until it is back", metadata: ["error": "\(error)"])
+                }
                 try? await Task.sleep(for: heartbeat)
             }
+        }
+    }
+
+    private func noteUp() {
+        if down.exchange(false, ordering: .relaxed) { logger.notice("the credential feed is back") }
+    }
+
+    /// Catches up every `heartbeat`, and prunes old changes every five
+    /// minutes, until something throws. `caughtUp` runs after each catch-up.
+    func beat(_ catchUp: () async throws -> Void, caughtUp: () -> Void) async throws {
+        var pruned: ContinuousClock.Instant?
+        while true {
+            try await catchUp()
+            caughtUp()
+            if pruned.map({ ContinuousClock.now - $0 > .seconds(300) }) ?? true {
+                do {
+                    try await prune()
+                    pruned = .now
+                } catch {
+                    logger.warning("cannot prune credential changes; will retry", metadata: ["error": "\(error)"])
+                    pruned = .now
+                }
+            }
+            try await Task.sleep(for: heartbeat)
         }
     }
 }

@@ -6,9 +6,10 @@ import Testing
 struct AuthenticatorTests {
     static let password = "violet staple orbit"
 
-    @Test("every rule, end to end", arguments: StoreKind.allCases)
-    func rules(kind: StoreKind) async throws {
-        let h = try await CoreHarness(kind: kind)
+    @Test("every rule, end to end; on the SQL stores also through the credential cache",
+          arguments: StoreKind.allCases.map { ($0, false) } + StoreKind.sqlCases.map { ($0, true) })
+    func rules(kind: StoreKind, cached: Bool) async throws {
+        let h = try await CoreHarness(kind: kind, cached: cached)
         defer { Task { await h.test.close() } }
         let alice = try await h.accounts.createAccount(username: "Alice@Example.org", password: Self.password)
         let allowAccount = ProtocolLoginOutcome.decided(.allow(accountID: alice.id, username: "alice@example.org", credential: .accountPassword))
@@ -42,6 +43,11 @@ struct AuthenticatorTests {
         #expect(await h.login("alice@example.org", expiring.password, .xmpp) == .decided(.deny(.appPasswordExpired)))
 
         let live = try await h.accounts.createAppPassword(account: alice, name: "Live", protocols: nil, expiresAt: nil)
+        let allowLive = ProtocolLoginOutcome.decided(.allow(accountID: alice.id, username: "alice@example.org", credential: .appPassword(id: live.record.id)))
+        #expect(await h.login("alice@example.org", live.password) == allowLive)
+        #expect(await h.login("alice@example.org", live.password) == allowLive)
+        let hits = h.authenticator.credentials.lookups.hits
+        #expect(cached ? hits >= 3 : hits == 0, "the cached runs answer repeated logins from memory")
         try await h.accounts.setDisabled(username: "alice@example.org", true)
         #expect(await h.login("alice@example.org", live.password) == .decided(.deny(.accountDisabled)))
         #expect(await h.login("alice@example.org", Self.password) == .decided(.deny(.accountDisabled)))

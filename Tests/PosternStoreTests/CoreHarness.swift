@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import PosternCore
+import PosternSQL
 import PosternTestSupport
 import Synchronization
 import Testing
@@ -34,15 +36,26 @@ struct CoreHarness {
     let credentialGuard: CredentialGuard
     let notices: NoticeComposer
 
-    init(kind: StoreKind = .memory, logN: Int = 10, policy: AccountPolicy = AccountPolicy(), throttle: ThrottlePolicy = ThrottlePolicy()) async throws {
-        test = try await kind.make()
+    /// With `cached`, on a SQL store, logins go through a credential cache
+    /// kept by a change feed, as in a running Postern (its freshness long, so
+    /// a slow test machine does not turn it off between steps).
+    init(kind: StoreKind = .memory, logN: Int = 10, policy: AccountPolicy = AccountPolicy(), throttle: ThrottlePolicy = ThrottlePolicy(),
+         cached: Bool = false) async throws {
+        var test = try await kind.make()
+        let credentials = CredentialCache(capacity: cached ? 1000 : 0, freshness: .seconds(3600))
+        if cached, let executor = test.executor {
+            let feed = CredentialFeed(cache: credentials, executor: executor, logger: Logger(label: "test"))
+            test.store = SQLStore(executor: CredentialFeedExecutor(executor, feed: feed))
+            try await feed.catchUp()
+        }
+        self.test = test
         hasher = CountingHasher(logN: logN)
         credentialGuard = CredentialGuard(store: test.store, keys: keys, throttle: LoginThrottle(policy: throttle))
         notices = NoticeComposer(keys: keys, publicURL: "https://mail.example.org", productName: "Postern")
         accounts = AccountService(store: test.store, hasher: hasher, keys: keys, passwordPolicy: .bundled(), policy: policy, clock: clock.clock,
                                   credentialGuard: credentialGuard, notices: notices)
         authenticator = ProtocolAuthenticator(store: test.store, hasher: hasher, keys: keys, cache: VerifiedPasswordCache(key: keys.passwordCacheKey),
-                                              recorder: recorder, clock: clock.clock, credentialGuard: credentialGuard)
+                                              recorder: recorder, clock: clock.clock, credentialGuard: credentialGuard, credentials: credentials)
     }
 
     func login(_ username: String, _ password: String, _ proto: LoginProtocol = .imap, ip: String? = "192.0.2.10") async -> ProtocolLoginOutcome {

@@ -67,7 +67,7 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
 import Testing
 
 struct TestStore: Sendable {
-    let store: any PosternStore
+    var store: any PosternStore
     /// The SQL executor under the store; nil for the memory store.
     let executor: (any SQLExecutor)?
     /// Where a PostgreSQL store's database is, for a second instance on it.
