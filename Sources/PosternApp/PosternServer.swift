@@ -22,8 +22,9 @@ func ticks(every interval: Duration, immediately: Bool) -> AsyncStream<Void> {
     }
 }
 
-/// Writes buffered last-use records and audit events about once a second, and
-/// once more on shutdown.
+/// Writes buffered last-use records and audit events four times a second (in
+/// small transactions, so none holds the database or the answers back for
+/// long), and once more on shutdown.
 struct LoginRecordFlushService: Service {
     let recorder: LoginRecorder
     let store: any AuditStore
@@ -121,7 +122,7 @@ public enum PosternServer {
                 await onListening(Listening(name: "auth", port: port))
             },
             logger: logger)
-        let flusher = LoginRecordFlushService(recorder: environment.recorder, store: environment.store, interval: .seconds(1), logger: logger)
+        let flusher = LoginRecordFlushService(recorder: environment.recorder, store: environment.store, interval: .milliseconds(250), logger: logger)
 
         let delivery = environment.deliveryService(logger: logger)
         let retention = RetentionService(store: environment.store, retention: Double(config.activityRetentionDays) * 86_400,

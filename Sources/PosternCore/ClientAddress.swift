@@ -19,13 +19,24 @@ public enum ClientAddress {
         return lower
     }
 
+    /// Four decimal numbers 0–255 joined by dots, without leading zeros.
     static func isIPv4(_ text: String) -> Bool {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return false }
-        return parts.allSatisfy { part in
-            guard (1...3).contains(part.count), part.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(part) else { return false }
-            return value <= 255 && !(part.count > 1 && part.first == "0")
+        var parts = 0, digits = 0, value = 0, leadingZero = false
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0 else { return false }
+                parts += 1
+                digits = 0
+                value = 0
+                continue
+            }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), digits < 3, !leadingZero || digits == 0 else { return false }
+            if digits == 0 { leadingZero = byte == UInt8(ascii: "0") } else if leadingZero { return false }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+            digits += 1
+            guard value <= 255 else { return false }
         }
+        return parts == 3 && digits > 0
     }
 
     static func isIPv6(_ text: String) -> Bool {

@@ -190,10 +190,10 @@ public struct AuditEvent: Sendable, Equatable {
     /// event (an order whose once-key was used before is dropped).
     public var terminations: [TerminationTask] = []
 
-    public init(id: String = Secrets.newIdentifier(), accountID: String?, kind: Kind, result: Outcome, reason: String? = nil,
+    public init(id: String? = nil, accountID: String?, kind: Kind, result: Outcome, reason: String? = nil,
                 loginProtocol: LoginProtocol? = nil, credential: String? = nil, appPasswordID: String? = nil,
                 clientIP: String? = nil, at: Date) {
-        self.id = id
+        self.id = id ?? Secrets.newTimeOrderedIdentifier(at: at)
         self.accountID = accountID
         self.kind = kind
         self.result = result

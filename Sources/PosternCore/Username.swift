@@ -19,6 +19,7 @@ public struct Username: Hashable, Sendable, CustomStringConvertible {
 
     /// The canonical form, or nil when `raw` is not a valid username.
     public static func canonical(_ raw: String) -> String? {
+        if let ascii = canonicalASCII(raw) { return ascii }
         let trimmed = raw.trimmingCharacters(in: .whitespaces)
         let value = trimmed.precomposedStringWithCanonicalMapping.lowercased()
         guard !value.isEmpty, value.utf8.count <= maximumLength else { return nil }
@@ -34,6 +35,27 @@ public struct Username: Hashable, Sendable, CustomStringConvertible {
         let domain = parts[1]
         guard !domain.hasPrefix("."), !domain.hasSuffix("."), !domain.contains("..") else { return nil }
         return value
+    }
+
+    /// The common case without Unicode tables: printable ASCII with no space
+    /// or colon, where normalising is the identity and lower-casing is ASCII's.
+    /// Nil when the name is not such (the full rules then decide); the same
+    /// answer as the full rules otherwise.
+    static func canonicalASCII(_ raw: String) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(raw.utf8.count)
+        var ats = 0
+        for byte in raw.utf8 {
+            guard byte > 0x20, byte < 0x7F, byte != UInt8(ascii: ":") else { return nil }
+            if byte == UInt8(ascii: "@") { ats += 1 }
+            bytes.append(byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte)
+        }
+        guard ats == 1, bytes.count <= maximumLength, let at = bytes.firstIndex(of: UInt8(ascii: "@")),
+              at > 0, at < bytes.count - 1 else { return nil }
+        let domain = bytes[(at + 1)...]
+        guard domain.first != UInt8(ascii: "."), domain.last != UInt8(ascii: "."),
+              !zip(domain, domain.dropFirst()).contains(where: { $0 == UInt8(ascii: ".") && $1 == UInt8(ascii: ".") }) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// A name as a mail or chat server passed it, with `defaultDomain` added

@@ -153,7 +153,22 @@ public enum Migrations {
             ]
         },
         Migration(version: 8, name: "credential change feed", statements: CredentialFeedSchema.statements),
+        // Every protocol login writes an audit row; each index on it is a
+        // page written at random per row. The address index served only the
+        // known-good lookup, which now has an index of exactly its rows
+        // (account-password successes and sign-ins, not app-password logins).
+        Migration(version: 9, name: "fewer indexes on the audit log's hot path") { _ in
+            [
+                "DROP INDEX audit_events_account_ip",
+                "DROP INDEX audit_events_known_good",
+                "CREATE INDEX audit_events_known_good ON audit_events (account_id, client_ip, at) WHERE \(knownGoodCondition)",
+            ]
+        },
     ]
+
+    /// Which audit rows give a source known-good standing; the store's query
+    /// repeats it word for word, so that both databases use the partial index.
+    static let knownGoodCondition = "result = 'allow' AND ((kind = 'protocol_login' AND credential = 'account_password') OR kind = 'sign_in')"
 
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }
 

@@ -161,11 +161,12 @@ public final class PostgresExecutor: SQLExecutor {
             let work = Task {
                 do { waiting.finish(.success(try await operation())) } catch { waiting.finish(.failure(error)) }
             }
-            Task {
-                try? await Task.sleep(for: timeout)
+            // Ends with the operation: a finished query leaves no timer behind.
+            waiting.setTimer(Task {
+                do { try await Task.sleep(for: timeout) } catch { return }
                 work.cancel()
                 waiting.finish(.failure(StoreError.unavailable("postgresql: no answer within \(timeout)")))
-            }
+            })
         }
     }
 
@@ -264,17 +265,37 @@ public final class PostgresExecutor: SQLExecutor {
     }
 }
 
-/// A continuation resumed by whichever of two racers comes first.
+/// A continuation resumed by whichever of two racers comes first; the
+/// deadline's timer is cancelled as soon as either has.
 final class ResumeOnce<T: Sendable>: Sendable {
-    private let continuation = Mutex<CheckedContinuation<T, any Error>?>(nil)
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var finished = false
+        var timer: Task<Void, Never>?
+    }
 
-    func set(_ value: CheckedContinuation<T, any Error>) { continuation.withLock { $0 = value } }
+    private let state = Mutex(State())
+
+    func set(_ value: CheckedContinuation<T, any Error>) { state.withLock { $0.continuation = value } }
+
+    func setTimer(_ timer: Task<Void, Never>) {
+        let finished = state.withLock { state -> Bool in
+            if !state.finished { state.timer = timer }
+            return state.finished
+        }
+        if finished { timer.cancel() }
+    }
 
     func finish(_ result: Result<T, any Error>) {
-        let waiting = continuation.withLock { current -> CheckedContinuation<T, any Error>? in
-            defer { current = nil }
-            return current
+        let (waiting, timer) = state.withLock { state -> (CheckedContinuation<T, any Error>?, Task<Void, Never>?) in
+            defer {
+                state.continuation = nil
+                state.timer = nil
+                state.finished = true
+            }
+            return (state.continuation, state.timer)
         }
+        timer?.cancel()
         waiting?.resume(with: result)
     }
 }

@@ -81,18 +81,7 @@ extension SQLStore: AuditStore {
     /// the outbox (a notice with a once-key only if the key is new).
     static func insert(_ events: [AuditEvent], _ db: any SQLDatabase) async throws {
         let now = events.first?.at ?? Date()
-        for notice in events.flatMap(\.notices) {
-            if let key = notice.onceKey {
-                let fresh = try await db.raw("""
-                    INSERT INTO notice_keys (key, at) VALUES (\(bind: key), \(bind: now.millis)) ON CONFLICT (key) DO NOTHING RETURNING key
-                    """).first() != nil
-                if !fresh { continue }
-            }
-            try await db.raw("""
-                INSERT INTO outbox (id, recipient, sealed, created_at, attempts, next_attempt_at)
-                VALUES (\(bind: notice.id), \(bind: notice.recipient), \(bind: notice.sealed), \(bind: now.millis), 0, \(bind: now.millis))
-                """).run()
-        }
+        try await insertNotices(events.flatMap(\.notices), at: now, db)
         try await insertTerminations(events.flatMap(\.terminations), db)
         for chunk in stride(from: 0, to: events.count, by: 200).map({ events[$0..<min($0 + 200, events.count)] }) {
             let insert = db.insert(into: "audit_events")
@@ -105,6 +94,30 @@ extension SQLStore: AuditStore {
                 ] as [any SQLExpression])
             }
             try await insert.run()
+        }
+    }
+
+    /// Notices into the outbox, many rows a statement: first the once-keys
+    /// (those already written, and repeats within the batch, drop their
+    /// notice), then the messages.
+    static func insertNotices(_ notices: [Notice], at now: Date, _ db: any SQLDatabase) async throws {
+        guard !notices.isEmpty else { return }
+        var seen = Set<String>()
+        let candidates = notices.filter { notice in notice.onceKey.map { seen.insert($0).inserted } ?? true }
+        var fresh = Set<String>()
+        let keys = candidates.compactMap(\.onceKey)
+        for start in stride(from: 0, to: keys.count, by: 500) {
+            let rows = SQLList(keys[start..<min(start + 500, keys.count)].map { SQLGroupExpression([SQLBind($0), SQLBind(now.millis)]) })
+            let inserted = try await db.raw("INSERT INTO notice_keys (key, at) VALUES \(rows) ON CONFLICT (key) DO NOTHING RETURNING key").all()
+            for row in inserted { fresh.insert(try row.decode(column: "key", as: String.self)) }
+        }
+        let due = candidates.filter { notice in notice.onceKey.map(fresh.contains) ?? true }
+        for start in stride(from: 0, to: due.count, by: 200) {
+            let rows = SQLList(due[start..<min(start + 200, due.count)].map { notice in
+                SQLGroupExpression([SQLBind(notice.id), SQLBind(notice.recipient), SQLBind(notice.sealed), SQLBind(now.millis),
+                                    SQLLiteral.numeric("0"), SQLBind(now.millis)])
+            })
+            try await db.raw("INSERT INTO outbox (id, recipient, sealed, created_at, attempts, next_attempt_at) VALUES \(rows)").run()
         }
     }
 }

@@ -46,7 +46,7 @@ extension SQLStore: ThrottleStore {
         try await executor.read { db in
             try await db.raw("""
                 SELECT id FROM audit_events WHERE account_id = \(bind: accountID) AND client_ip = \(bind: clientIP) AND at > \(bind: since.millis)
-                AND result = 'allow' AND ((kind = 'protocol_login' AND credential = 'account_password') OR kind = 'sign_in') LIMIT 1
+                AND \(unsafeRaw: Migrations.knownGoodCondition) LIMIT 1
                 """).first() != nil
         }
     }

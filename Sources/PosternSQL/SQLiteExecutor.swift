@@ -35,6 +35,9 @@ public final class SQLiteExecutor: SQLExecutor {
         }
         let writer = try await connect()
         _ = try await writer.query("PRAGMA journal_mode = WAL")
+        // The writer's page cache holds the audit log's index pages between
+        // the flushes of login records (the default 2 MiB does not).
+        _ = try await writer.query("PRAGMA cache_size = -32768")
         var readers: [SQLiteConnection] = []
         for _ in 0..<max(1, readerCount) { readers.append(try await connect()) }
         return SQLiteExecutor(writer: writer, readers: readers, logger: logger)

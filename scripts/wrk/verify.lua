@@ -1,6 +1,8 @@
 -- wrk script: POST /v1/verify with credentials drawn at random from a file of
 -- "username password" lines (CREDS environment variable). A file of one line
--- repeats one credential. At the end it prints
+-- repeats one credential. With SEQUENTIAL=1 the threads go through the file
+-- in turn instead (a priming pass that uses every credential). At the end it
+-- prints
 --   non_200=N errors=M statuses=S
 -- N: answers other than 200, M: connect/read/write errors and timeouts,
 -- S: the non-200 answers by status, like "503x9,401x2" ("-" when none).
@@ -36,7 +38,14 @@ function init(args)
   math.randomseed(os.time() * 1000 + thread_number)
 end
 
+local sequential = os.getenv("SEQUENTIAL") == "1"
+local position = nil
 function request()
+  if sequential then
+    -- Each thread from its own starting point (the threads are wrk -t2's).
+    position = ((position or (thread_number - 1) * math.floor(#creds / 2)) + 1) % #creds
+    return wrk.format(nil, "/v1/verify", nil, creds[position + 1])
+  end
   return wrk.format(nil, "/v1/verify", nil, creds[math.random(#creds)])
 end
 
