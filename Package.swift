@@ -187,7 +187,7 @@ if ProcessInfo.processInfo.environment["POSTERN_BENCH"] == "1" {
     package.targets += [
         .executableTarget(
             name: "PosternBenchmarks",
-            dependencies: ["PosternCore", .product(name: "Benchmark", package: "benchmark")],
+            dependencies: ["PosternCore", "PosternProtocols", .product(name: "Benchmark", package: "benchmark")],
             path: "Benchmarks/PosternBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),

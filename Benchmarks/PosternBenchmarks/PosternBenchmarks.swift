@@ -3,8 +3,8 @@
 // work; `loginPathBenchmark` supplies the metrics, the loop and the
 // regression thresholds. Add a benchmark with three lines:
 //
-//     loginPathBenchmark("VerifyCodec.decode, typical request") {
-//         blackHole(try? VerifyCodec.decode(Fixtures.verifyRequestBody))
+//     loginPathBenchmark("LoginPolicy.decide, app password allowed") {
+//         blackHole(LoginPolicy.decide(Fixtures.appPasswordLoginFacts))
 //     }
 //
 // then `scripts/bench --update` on the standard machine to record its
@@ -13,6 +13,7 @@
 import Benchmark
 import Foundation
 import PosternCore
+import PosternProtocols
 
 let benchmarks: @Sendable () -> Void = {
     // MARK: The login decision
@@ -30,16 +31,24 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(AppPasswordFormat.digest(normalised: normalised, accountID: Fixtures.accountID, keys: keys))
     }
 
-    // MARK: The /v1/verify JSON codec — benchmarks go here
-    // Decoding `Fixtures.verifyRequestBody` (a typical request) and encoding
-    // the allow answer, e.g.:
-    //     loginPathBenchmark("VerifyCodec.decode, typical request") {
-    //         blackHole(try? VerifyCodec.decode(Fixtures.verifyRequestBody))
-    //     }
+    // MARK: The /v1/verify JSON codec
 
-    // MARK: The credential cache — benchmarks go here
-    // A hit for (Fixtures.accountID, the digest of Fixtures.appPasswordAsTyped):
-    // build the cache and fill it once outside the closure, look it up inside.
+    let body = Fixtures.verifyRequestBody
+    loginPathBenchmark("VerifyMessage.decode, typical request") {
+        blackHole(try? VerifyMessage.decode(body))
+    }
+    loginPathBenchmark("VerifyMessage.encode, allow answer") {
+        blackHole(VerifyMessage.encode(.allow(username: Fixtures.username, credential: "app_password",
+                                              appPasswordID: "a1b2c3d4e5f6g7h8i9j0k1l2m3")))
+    }
+
+    // MARK: The credential cache: a hit, as every repeated login is
+
+    let cache = Fixtures.filledCache
+    let digest = Fixtures.appPasswordLoginFacts.appPassword!.digest
+    loginPathBenchmark("CredentialCache.lookup, hit in 20,000 entries") {
+        blackHole(cache.lookup(digest))
+    }
 }
 
 /// Registers one benchmark of a step of the login path: `body` is one
@@ -92,6 +101,22 @@ enum Fixtures {
     /// What `AuthEndpoints.verify` receives from a mail server.
     static let verifyRequestBody = Array(
         #"{"username":"alice@example.org","password":"abcd efgh ijkl","protocol":"imap","client_ip":"203.0.113.7"}"#.utf8)
+
+    /// A cache holding a working set of 20,000 app passwords, the fixture's
+    /// among them, its feed confirmed for the length of the run.
+    static let filledCache: CredentialCache = {
+        let cache = CredentialCache(capacity: 200_000, freshness: .seconds(86_400))
+        let facts = appPasswordLoginFacts
+        let entry = CredentialCache.Entry(record: facts.appPassword!, account: facts.account!)
+        cache.insert(entry, digest: entry.record.digest, ticket: cache.ticket(accountID: accountID))
+        for n in 1..<20_000 {
+            var other = entry
+            other.record.digest = AppPasswordFormat.digest(normalised: "other\(n)", accountID: accountID, keys: keys)
+            cache.insert(other, digest: other.record.digest, ticket: cache.ticket(accountID: accountID))
+        }
+        cache.confirm(at: .now)
+        return cache
+    }()
 
     /// The facts of the common case: an app password of an active account,
     /// valid for every protocol, MFA on.

@@ -15,8 +15,8 @@ import Synchronization
 /// - answer for something it has not seen: there is no negative cache, so a
 ///   password created a moment ago on another instance works at once;
 /// - keep an entry read before an invalidation it missed: `insert` takes the
-///   `Ticket` drawn before the store was read and drops the entry if any
-///   invalidation happened in between.
+///   `Ticket` drawn before the store was read and drops the entry if its
+///   account (or the whole cache) was invalidated in between.
 ///
 /// Bounded: past `capacity` entries a random one is replaced.
 public final class CredentialCache: Sendable {
@@ -31,8 +31,10 @@ public final class CredentialCache: Sendable {
         }
     }
 
-    /// The invalidation count when a store read began.
+    /// The invalidation counts when a store read began: the whole cache's
+    /// and the account's.
     public struct Ticket: Sendable, Equatable {
+        let epoch: UInt64
         let generation: UInt64
     }
 
@@ -53,7 +55,10 @@ public final class CredentialCache: Sendable {
         var entries: ContiguousArray<(key: Key, entry: Entry)> = []
         var positions: [Key: Int] = [:]
         var byAccount: [String: [Key]] = [:]
-        var generation: UInt64 = 0
+        /// Bumped by `invalidateAll` (and when `generations` is reset).
+        var epoch: UInt64 = 0
+        /// Per account, how often it was invalidated (bounded; see `invalidate`).
+        var generations: [String: UInt64] = [:]
         var confirmedAt: ContinuousClock.Instant?
         var generator = SystemRandomNumberGenerator()
 
@@ -106,15 +111,18 @@ public final class CredentialCache: Sendable {
         return found
     }
 
-    /// Taken before reading the store, handed to `insert` after.
-    public func ticket() -> Ticket { state.withLock { Ticket(generation: $0.generation) } }
+    /// Taken before reading the store about `accountID`, handed to `insert` after.
+    public func ticket(accountID: String) -> Ticket {
+        state.withLock { Ticket(epoch: $0.epoch, generation: $0.generations[accountID] ?? 0) }
+    }
 
-    /// Remembers what the store answered, unless something was invalidated
-    /// since `ticket` was taken (the answer may predate that change).
+    /// Remembers what the store answered, unless the account (or the whole
+    /// cache) was invalidated since `ticket` was taken (the answer may
+    /// predate that change). Changes to other accounts do not matter.
     public func insert(_ entry: Entry, digest: Data, ticket: Ticket) {
         guard capacity > 0, let key = Key(digest) else { return }
         state.withLock { state in
-            guard state.generation == ticket.generation else { return }
+            guard state.epoch == ticket.epoch, (state.generations[entry.account.id] ?? 0) == ticket.generation else { return }
             if let position = state.positions[key] {
                 state.entries[position].entry = entry
                 return
@@ -132,8 +140,13 @@ public final class CredentialCache: Sendable {
     /// their state changed.
     public func invalidate(accountIDs: some Sequence<String>) {
         state.withLock { state in
-            state.generation &+= 1
+            if state.generations.count >= 100_000 {
+                // Outstanding tickets of every account now fail on the epoch.
+                state.generations.removeAll(keepingCapacity: true)
+                state.epoch &+= 1
+            }
             for accountID in accountIDs {
+                state.generations[accountID, default: 0] &+= 1
                 for key in state.byAccount.removeValue(forKey: accountID) ?? [] { state.remove(key) }
             }
         }
@@ -142,7 +155,8 @@ public final class CredentialCache: Sendable {
     /// Forgets everything (the feed cannot tell what it missed).
     public func invalidateAll() {
         state.withLock { state in
-            state.generation &+= 1
+            state.epoch &+= 1
+            state.generations.removeAll(keepingCapacity: true)
             state.entries.removeAll(keepingCapacity: true)
             state.positions.removeAll(keepingCapacity: true)
             state.byAccount.removeAll(keepingCapacity: true)

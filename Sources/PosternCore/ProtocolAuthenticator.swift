@@ -161,7 +161,7 @@ public struct ProtocolAuthenticator: Sendable {
             if let hit = credentials.lookup(digest), hit.account.id == id {
                 return (facts(hit.account, hit.record, matched: false), .notAsked)
             }
-            let ticket = credentials.ticket()
+            let ticket = credentials.ticket(accountID: id)
             if let (record, account) = try await store.appPasswordWithAccount(digest: digest), account.id == id {
                 let entry = CredentialCache.Entry(record: record, account: account.loginFacts)
                 credentials.insert(entry, digest: digest, ticket: ticket)

@@ -13,8 +13,9 @@ extension CredentialFeed {
     /// Listens and catches up on one connection of its own, until it breaks.
     func listen(_ postgres: PostgresExecutor, caughtUp: @escaping @Sendable () -> Void) async throws {
         defer { listening.store(false, ordering: .relaxed) }
+        // Notifications dropped for want of room: what they named is unknown.
         try await postgres.listening(on: [CredentialFeedSchema.channel, Self.appliedChannel],
-                                     applicationName: Self.applicationName) { [self] db, notifications in
+                                     applicationName: Self.applicationName, overflowed: { [cache] in cache.invalidateAll() }) { [self] db, notifications in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for try await (channel, payload) in notifications {

@@ -103,6 +103,16 @@ public final class CredentialFeed: Sendable {
                 applied = page.head
                 return true
             }
+            if page.head < current {
+                // The counter went back (a restored backup, a failover to a
+                // replica that had not caught up): numbers will repeat, so
+                // nothing applied so far can be trusted.
+                logger.notice("the credential change counter went back; the credential cache starts over",
+                              metadata: ["applied": "\(current)", "head": "\(page.head)"])
+                cache.invalidateAll()
+                applied = page.head
+                return true
+            }
             let reached = page.changes.count < Self.pageSize
             let through = reached ? page.head : (page.changes.last?.seq ?? page.head)
             guard through > current else { return reached }
@@ -134,6 +144,9 @@ public final class CredentialFeed: Sendable {
                   listening.load(ordering: .relaxed) else { return }
             try await awaitAcknowledgements(through: through, postgres)
         } catch {
+            // Whatever this write changed may not be applied here: forget
+            // everything rather than answer from it until the next catch-up.
+            cache.invalidateAll()
             logger.notice("cannot confirm a change with the other instances", metadata: ["error": "\(error)"])
         }
     }
@@ -210,9 +223,22 @@ public struct CredentialFeedExecutor: SQLExecutor {
 
     public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         let before = feed.appliedThrough
-        let value = try await inner.write(body)
+        let value: T
+        do {
+            value = try await inner.write(body)
+        } catch StoreError.unavailable(let message) {
+            // The commit may have happened and its answer been lost.
+            feed.cache.invalidateAll()
+            throw StoreError.unavailable(message)
+        }
         await feed.settle(after: before)
         return value
+    }
+
+    /// Writes that never change a credential (login records, counters,
+    /// the outbox) skip the catch-up and the wait for other instances.
+    public func writeRecords<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await inner.write(body)
     }
 
     public func shutdown() async { await inner.shutdown() }

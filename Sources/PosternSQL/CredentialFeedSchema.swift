@@ -2,12 +2,15 @@ import Foundation
 
 /// The tables and triggers behind `CredentialFeed`.
 ///
-/// Every change that can alter a protocol login's answer for an account
-/// (an app password revoked, expiring, rescoped, renamed or deleted; the
-/// account disabled, enabled or deleted; a second factor added or removed)
-/// adds a row to `credential_changes` with the next number from the one-row
+/// Every change that can alter the answer to an app-password login, the
+/// only answers the cache holds (an app password revoked, expiring,
+/// rescoped, renamed, moved or deleted; the account disabled, enabled,
+/// renamed or deleted), adds a row to `credential_changes` with the next number from the one-row
 /// `credential_feed`. Triggers do it, so no write path can forget, including
-/// SQL an operator runs by hand. Last-use updates do not count.
+/// SQL an operator runs by hand. Last-use updates do not count, nor do second
+/// factors: an app-password login's answer does not depend on them, and
+/// enrolling one is something any user can repeat. An update that moves a
+/// row to another account names both.
 ///
 /// The numbers are dense and committed in order: on SQLite there is one
 /// writer; on PostgreSQL the trigger is deferred to commit and takes the
@@ -25,11 +28,6 @@ enum CredentialFeedSchema {
         ("app_passwords", "DELETE", "account_id"),
         ("accounts", "UPDATE OF disabled, username", "id"),
         ("accounts", "DELETE", "id"),
-        ("totp_factors", "INSERT", "account_id"),
-        ("totp_factors", "UPDATE OF confirmed_at", "account_id"),
-        ("totp_factors", "DELETE", "account_id"),
-        ("security_keys", "INSERT", "account_id"),
-        ("security_keys", "DELETE", "account_id"),
     ]
 
     static func statements(_ dialect: String) -> [String] {
@@ -46,16 +44,17 @@ enum CredentialFeedSchema {
 
     private static var sqliteTriggers: [String] {
         watched.enumerated().map { index, watch in
-            let row = watch.events == "DELETE" ? "OLD" : "NEW"
-            return """
-                CREATE TRIGGER \(triggerName(index)) AFTER \(watch.events) ON \(watch.table)
-                BEGIN
-                    UPDATE credential_feed SET seq = seq + 1 WHERE id = 1;
+            func record(_ row: String, when condition: String = "1") -> String {
+                """
+                    UPDATE credential_feed SET seq = seq + 1 WHERE id = 1 AND \(condition);
                     INSERT INTO credential_changes (seq, account_id, at)
                     SELECT seq, \(row).\(watch.account), CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
-                    FROM credential_feed WHERE id = 1;
-                END
+                    FROM credential_feed WHERE id = 1 AND \(condition);
                 """
+            }
+            let body = watch.events == "DELETE" ? record("OLD")
+                : record("OLD") + "\n" + record("NEW", when: "OLD.\(watch.account) IS NOT NEW.\(watch.account)")
+            return "CREATE TRIGGER \(triggerName(index)) AFTER \(watch.events) ON \(watch.table)\nBEGIN\n\(body)\nEND"
         }
     }
 
@@ -63,13 +62,17 @@ enum CredentialFeedSchema {
         let function = """
             CREATE FUNCTION postern_credential_changed() RETURNS trigger LANGUAGE plpgsql AS $$
             DECLARE
-                changed TEXT := to_jsonb(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END) ->> TG_ARGV[0];
+                old_account TEXT := CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE to_jsonb(OLD) ->> TG_ARGV[0] END;
+                new_account TEXT := CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE to_jsonb(NEW) ->> TG_ARGV[0] END;
+                changed TEXT;
                 next_seq BIGINT;
             BEGIN
-                UPDATE credential_feed SET seq = seq + 1 WHERE id = 1 RETURNING seq INTO next_seq;
-                INSERT INTO credential_changes (seq, account_id, at)
-                VALUES (next_seq, changed, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT);
-                PERFORM pg_notify('\(channel)', next_seq::TEXT || ' ' || changed);
+                FOREACH changed IN ARRAY ARRAY(SELECT DISTINCT a FROM unnest(ARRAY[old_account, new_account]) a WHERE a IS NOT NULL) LOOP
+                    UPDATE credential_feed SET seq = seq + 1 WHERE id = 1 RETURNING seq INTO next_seq;
+                    INSERT INTO credential_changes (seq, account_id, at)
+                    VALUES (next_seq, changed, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT);
+                    PERFORM pg_notify('\(channel)', next_seq::TEXT || ' ' || changed);
+                END LOOP;
                 RETURN NULL;
             END
             $$

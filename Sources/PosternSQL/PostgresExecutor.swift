@@ -191,7 +191,9 @@ public final class PostgresExecutor: SQLExecutor {
     /// `body` with the connection and the notifications as they arrive
     /// (channel, payload). Ends, throwing, when the connection breaks or
     /// `body` throws; the connection is closed either way.
-    func listening(on channels: [String], applicationName: String,
+    /// At most `buffer` notifications wait to be handled; past that the
+    /// newest are kept and `overflowed` is called.
+    func listening(on channels: [String], applicationName: String, buffer: Int = 10_000, overflowed: @escaping @Sendable () -> Void,
                    _ body: @escaping @Sendable (any SQLDatabase, AsyncThrowingStream<(channel: String, payload: String), any Error>) async throws -> Void)
         async throws {
         var named = directConfiguration
@@ -202,13 +204,16 @@ public final class PostgresExecutor: SQLExecutor {
             try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration,
                                                  id: 1, logger: logger)
         }
-        let (notifications, sink) = AsyncThrowingStream.makeStream(of: (channel: String, payload: String).self)
+        let (notifications, sink) = AsyncThrowingStream.makeStream(of: (channel: String, payload: String).self,
+                                                                   bufferingPolicy: .bufferingNewest(buffer))
         @Sendable func listen(_ remaining: ArraySlice<String>) async throws {
             guard let channel = remaining.first else { return try await body(connection.sql(queryLogLevel: nil), notifications) }
             try await connection.listen(on: channel) { stream in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        for try await notification in stream { sink.yield((channel, notification.payload)) }
+                        for try await notification in stream {
+                            if case .dropped = sink.yield((channel, notification.payload)) { overflowed() }
+                        }
                         throw StoreError.unavailable("postgresql: the listening connection closed")
                     }
                     group.addTask { try await listen(remaining.dropFirst()) }

@@ -12,7 +12,18 @@ public protocol SQLExecutor: Sendable {
     var dialectName: String { get }
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
+    /// A write that never changes a credential or an account (see the extension).
+    func writeRecords<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
     func shutdown() async
+}
+
+extension SQLExecutor {
+    /// A write that never changes a credential or an account (login
+    /// records, counters, the outbox). `CredentialFeedExecutor` runs these
+    /// without catching its feed up afterwards; elsewhere the same as `write`.
+    public func writeRecords<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await write(body)
+    }
 }
 
 /// Runs `body` in a transaction on `db`: `begin` (SQLite wants `BEGIN

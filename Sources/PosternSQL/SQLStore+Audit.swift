@@ -59,7 +59,7 @@ extension SQLStore: AuditStore {
 
     public func recordLogins(lastUses: [LastUse], events: [AuditEvent]) async throws {
         if lastUses.isEmpty && events.isEmpty { return }
-        try await executor.write { db in
+        try await executor.writeRecords { db in
             // One statement per 200 app passwords; an older time never
             // replaces a newer one (several instances may write).
             for start in stride(from: 0, to: lastUses.count, by: 200) {

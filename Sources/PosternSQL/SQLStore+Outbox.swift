@@ -8,7 +8,7 @@ extension SQLStore: OutboxStore {
         // PostgreSQL: claimers skip rows another claimer holds, so several
         // instances each get a full batch of different messages.
         let skipLocked = executor.dialectName == "postgresql" ? " FOR UPDATE SKIP LOCKED" : ""
-        return try await executor.write { db in
+        return try await executor.writeRecords { db in
             // One writer at a time (SQLite), or a row lock (PostgreSQL, which
             // re-checks the outer WHERE on a row another claimer just leased):
             // the lease makes a claimed message invisible to the next claimer.
@@ -27,13 +27,13 @@ extension SQLStore: OutboxStore {
     }
 
     public func markOutboxSent(id: String, at: Date) async throws {
-        try await executor.write { db in
+        try await executor.writeRecords { db in
             try await db.raw("UPDATE outbox SET sent_at = \(bind: at.millis), sealed = NULL, leased_until = NULL, last_error = NULL WHERE id = \(bind: id)").run()
         }
     }
 
     public func markOutboxFailed(id: String, attempts: Int, nextAttemptAt: Date, error: String) async throws {
-        try await executor.write { db in
+        try await executor.writeRecords { db in
             try await db.raw("""
                 UPDATE outbox SET attempts = \(bind: attempts), next_attempt_at = \(bind: nextAttemptAt.millis), leased_until = NULL,
                 last_error = \(bind: String(error.prefix(500))) WHERE id = \(bind: id) AND sent_at IS NULL

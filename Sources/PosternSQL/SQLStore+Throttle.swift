@@ -6,7 +6,7 @@ import SQLKit
 extension SQLStore: ThrottleStore {
     public func addFailure(key: String, window: TimeInterval, now: Date) async throws -> Int {
         let expired = now.addingTimeInterval(-window).millis
-        return try await executor.write { db in
+        return try await executor.writeRecords { db in
             let row = try await db.raw("""
                 INSERT INTO throttle_counters (key, window_start, count) VALUES (\(bind: key), \(bind: now.millis), 1)
                 ON CONFLICT (key) DO UPDATE SET
@@ -28,7 +28,7 @@ extension SQLStore: ThrottleStore {
     }
 
     public func removeFailure(key: String, window: TimeInterval, now: Date) async throws {
-        try await executor.write { db in
+        try await executor.writeRecords { db in
             try await db.raw("""
                 UPDATE throttle_counters SET count = count - 1
                 WHERE key = \(bind: key) AND count > 0 AND window_start > \(bind: now.addingTimeInterval(-window).millis)
@@ -37,7 +37,7 @@ extension SQLStore: ThrottleStore {
     }
 
     public func pruneThrottleCounters(before: Date) async throws -> Int {
-        try await executor.write { db in
+        try await executor.writeRecords { db in
             try await db.raw("DELETE FROM throttle_counters WHERE window_start < \(bind: before.millis) RETURNING key").all().count
         }
     }

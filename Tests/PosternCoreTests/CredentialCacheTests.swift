@@ -22,7 +22,7 @@ struct CredentialCacheTests {
 
     func filled(_ count: Int, capacity: Int = 100, hands: Hands = Hands()) -> CredentialCache {
         let cache = CredentialCache(capacity: capacity, now: { hands.now() })
-        for n in 0..<count { cache.insert(entry(n, account: "acct\(n % 3)"), digest: digest(n), ticket: cache.ticket()) }
+        for n in 0..<count { cache.insert(entry(n, account: "acct\(n % 3)"), digest: digest(n), ticket: cache.ticket(accountID: "acct\(n % 3)")) }
         cache.confirm(at: hands.now())
         return cache
     }
@@ -31,7 +31,7 @@ struct CredentialCacheTests {
     func freshness() {
         let hands = Hands()
         let cache = CredentialCache(capacity: 10, now: { hands.now() })
-        cache.insert(entry(1, account: "a"), digest: digest(1), ticket: cache.ticket())
+        cache.insert(entry(1, account: "a"), digest: digest(1), ticket: cache.ticket(accountID: "a"))
         #expect(cache.lookup(digest(1)) == nil, "never confirmed: the store answers")
         cache.confirm(at: hands.now())
         #expect(cache.lookup(digest(1))?.record.id == "app1")
@@ -46,15 +46,23 @@ struct CredentialCacheTests {
         #expect(cache.lookup(digest(1)) != nil)
     }
 
-    @Test("an answer read before an invalidation is not kept")
+    @Test("an answer read before its account (or the whole cache) was invalidated is not kept; other accounts' changes do not matter")
     func staleInsertDropped() {
         let cache = filled(0)
-        let ticket = cache.ticket()
+        var ticket = cache.ticket(accountID: "a")
         cache.invalidate(accountIDs: ["someone else"])
         cache.insert(entry(1, account: "a"), digest: digest(1), ticket: ticket)
-        #expect(cache.lookup(digest(1)) == nil)
-        cache.insert(entry(1, account: "a"), digest: digest(1), ticket: cache.ticket())
-        #expect(cache.lookup(digest(1)) != nil)
+        #expect(cache.lookup(digest(1)) != nil, "another account's change")
+        ticket = cache.ticket(accountID: "a")
+        cache.invalidate(accountIDs: ["a"])
+        cache.insert(entry(2, account: "a"), digest: digest(2), ticket: ticket)
+        #expect(cache.lookup(digest(2)) == nil, "its own account's change")
+        ticket = cache.ticket(accountID: "a")
+        cache.invalidateAll()
+        cache.insert(entry(3, account: "a"), digest: digest(3), ticket: ticket)
+        #expect(cache.lookup(digest(3)) == nil, "everything forgotten")
+        cache.insert(entry(3, account: "a"), digest: digest(3), ticket: cache.ticket(accountID: "a"))
+        #expect(cache.lookup(digest(3)) != nil)
     }
 
     @Test("invalidating an account forgets all of its entries and no others")
@@ -90,7 +98,7 @@ struct CredentialCacheTests {
         let cache = filled(1)
         var revoked = entry(0, account: "acct0")
         revoked.record.revokedAt = Date(timeIntervalSince1970: 5)
-        cache.insert(revoked, digest: digest(0), ticket: cache.ticket())
+        cache.insert(revoked, digest: digest(0), ticket: cache.ticket(accountID: "acct0"))
         #expect(cache.lookup(digest(0))?.record.revokedAt != nil)
         #expect(cache.count == 1)
     }
@@ -100,7 +108,7 @@ struct CredentialCacheTests {
         let off = filled(5, capacity: 0)
         #expect(off.lookup(digest(1)) == nil)
         let cache = filled(0)
-        cache.insert(entry(1, account: "a"), digest: Data([1, 2, 3]), ticket: cache.ticket())
+        cache.insert(entry(1, account: "a"), digest: Data([1, 2, 3]), ticket: cache.ticket(accountID: "a"))
         #expect(cache.count == 0)
         #expect(cache.lookup(Data([1, 2, 3])) == nil)
     }

@@ -29,7 +29,7 @@ struct CredentialFeedTests {
 
         /// Caches `record` as a login would.
         func remember(_ record: AppPasswordRecord) async throws {
-            let ticket = cache.ticket()
+            let ticket = cache.ticket(accountID: record.accountID)
             let (found, account) = try #require(try await store.appPasswordWithAccount(digest: record.digest))
             cache.insert(.init(record: found, account: .init(id: account.id, username: account.username, disabled: account.disabled,
                                                               mfaEnabled: account.mfaEnabled)),
@@ -72,9 +72,6 @@ struct CredentialFeedTests {
                 ("revoke", { _ = try await instance.store.revokeAppPassword(accountID: alice.id, id: aliceApp.id, at: Fixture.t0, audit: Fixture.audit(alice.id)) }),
                 ("disable", { _ = try await instance.store.setDisabled(accountID: alice.id, true, audit: Fixture.audit(alice.id)) }),
                 ("enable", { _ = try await instance.store.setDisabled(accountID: alice.id, false, audit: Fixture.audit(alice.id)) }),
-                ("security key", { try await instance.store.addSecurityKey(SecurityKey(credentialID: Data(Secrets.randomBytes(16)), accountID: alice.id, name: "Key",
-                                                                                       publicKey: Data([1]), algorithm: -7, signCount: 0, createdAt: Fixture.t0),
-                                                                           audit: Fixture.audit(alice.id)) }),
             ]
             for (name, change) in changes {
                 try await instance.remember(aliceApp)
@@ -100,6 +97,26 @@ struct CredentialFeedTests {
                 try await instance.feed.catchUp()
                 #expect(!instance.cached(app), "\(statement)…")
             }
+        }
+    }
+
+    @Test("an app password moved to another account (by hand) is forgotten under both; second factors are not changes",
+          arguments: StoreKind.sqlCases)
+    func movedAndFactors(kind: StoreKind) async throws {
+        try await withInstance(kind) { instance in
+            let (ivy, ivyApp) = try await seeded(instance, "ivy@example.org")
+            let (jack, jackApp) = try await seeded(instance, "jack@example.org")
+            let before = instance.feed.appliedThrough
+            try await instance.store.addSecurityKey(SecurityKey(credentialID: Data(Secrets.randomBytes(16)), accountID: ivy.id, name: "Key",
+                                                                publicKey: Data([1]), algorithm: -7, signCount: 0, createdAt: Fixture.t0),
+                                                    audit: Fixture.audit(ivy.id))
+            #expect(instance.feed.appliedThrough == before && instance.cached(ivyApp), "a new factor does not change an app-password login")
+            try await instance.raw.write { db in
+                try await db.raw("UPDATE app_passwords SET account_id = \(bind: jack.id), name = 'Moved' WHERE id = \(bind: ivyApp.id)").run()
+            }
+            try await instance.feed.catchUp()
+            #expect(instance.feed.appliedThrough == (before ?? 0) + 2)
+            #expect(!instance.cached(ivyApp) && !instance.cached(jackApp))
         }
     }
 
