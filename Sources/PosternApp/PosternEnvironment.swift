@@ -52,13 +52,7 @@ public final class PosternEnvironment: Sendable {
         let directory = URL(fileURLWithPath: config.dataDirectory).standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let keyPath = directory + "/" + ServerKey.fileName
-        let (serverKey, created) = try ServerKey.loadOrCreate(at: keyPath)
-        if created {
-            logger.notice("created a new server key", metadata: ["path": "\(keyPath)"])
-        } else if ServerKey.isExposed(keyPath) {
-            logger.warning("the server key file is readable by other users; run chmod 600 on it", metadata: ["path": "\(keyPath)"])
-        }
-        let keys = KeyRing(serverKey: serverKey)
+        let keys = try loadKeys(keyPath, logger: logger)
 
         let executor: any SQLExecutor
         let databasePath: String
@@ -109,6 +103,17 @@ public final class PosternEnvironment: Sendable {
         return PosternEnvironment(config: config, store: store, keys: keys, hasher: hasher, metrics: metrics, recorder: recorder,
                                   accounts: accounts, authenticator: authenticator, databasePath: databasePath, keyPath: keyPath,
                                   notices: notices, clock: clock, feed: feed)
+    }
+
+    /// The server key at `path` (made on first use), warning when others can read it.
+    private static func loadKeys(_ path: String, logger: Logger) throws -> KeyRing {
+        let (serverKey, created) = try ServerKey.loadOrCreate(at: path)
+        if created {
+            logger.notice("created a new server key", metadata: ["path": "\(path)"])
+        } else if ServerKey.isExposed(path) {
+            logger.warning("the server key file is readable by other users; run chmod 600 on it", metadata: ["path": "\(path)"])
+        }
+        return KeyRing(serverKey: serverKey)
     }
 
     /// Writes what is buffered and closes the database.
