@@ -213,7 +213,7 @@ struct CredentialFeedInstancesTests {
         for round in 0..<3 {
             let app = Fixture.appPassword(account, name: "Phone \(round)")
             try await a.store.createAppPassword(app, limit: 100, audit: Fixture.audit(account.id))
-            #expect(try await within(2) { b.cache.isLive })
+            #expect(try await within(10) { b.cache.isLive }, "the feed is up (a loaded test machine may take a while)")
             try await b.remember(app)
             #expect(b.cached(app))
             _ = try await a.store.revokeAppPassword(accountID: account.id, id: app.id, at: Fixture.t0, audit: Fixture.audit(account.id))
@@ -233,6 +233,6 @@ struct CredentialFeedInstancesTests {
         #expect(cut == 1)
         _ = try await a.store.revokeAppPassword(accountID: account.id, id: app.id, at: Fixture.t0, audit: Fixture.audit(account.id))
         #expect(try await within(1) { !b.cached(app) }, "either the feed came back and applied it, or the cache stopped answering")
-        #expect(try await within(3) { b.cache.isLive }, "the feed reconnects")
+        #expect(try await within(10) { b.cache.isLive }, "the feed reconnects")
     }
 }
