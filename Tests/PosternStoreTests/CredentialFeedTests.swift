@@ -219,7 +219,6 @@ struct CredentialFeedInstancesTests {
             _ = try await a.store.revokeAppPassword(accountID: account.id, id: app.id, at: Fixture.t0, audit: Fixture.audit(account.id))
             let acknowledged = ContinuousClock.now
             #expect(try await within(1) { !b.cached(app) }, "round \(round)")
-            print("round \(round): forgotten after \(ContinuousClock.now - acknowledged)")
             #expect(ContinuousClock.now - acknowledged < .seconds(1))
         }
 
