@@ -136,7 +136,8 @@ public final class CredentialFeed: Sendable {
     /// applied them, so that a change is honoured everywhere once it is
     /// acknowledged. An instance that does not answer in time stops answering
     /// from its cache within a second of its last confirmation anyway.
-    /// Failing here only leaves the cache unconfirmed; the write stands.
+    /// Failing here clears the cache (what the write changed may not be
+    /// applied here); the write stands.
     func settle(after before: Int64?) async {
         do {
             try await catchUp()

@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.skipif(not ADMIN_URL, reason="needs POSTERN_TEST_POSTGR
 
 
 def cache_hits(instance):
-    text = __import__("requests").get(f"{instance.auth}/metrics", timeout=10).text
+    text = requests.get(f"{instance.auth}/metrics", timeout=10).text
     line = next(l for l in text.splitlines() if l.startswith('postern_credential_cache_lookups_total{result="hit"}'))
     return int(float(line.split()[-1]))
 
