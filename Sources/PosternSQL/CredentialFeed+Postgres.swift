@@ -24,7 +24,11 @@ extension CredentialFeed {
                     throw StoreError.unavailable("postgresql: the listening connection closed")
                 }
                 group.addTask {
-                    try await self.beat({ try await self.catchUp(reading: { query in try await query(db) }) }) {
+                    // Bounded like every other query: a catch-up that hangs
+                    // on a broken connection must not hold the feed down.
+                    try await self.beat({
+                        try await PostgresExecutor.race(.seconds(5)) { try await self.catchUp(reading: { query in try await query(db) }) }
+                    }) {
                         self.listening.store(true, ordering: .relaxed)
                         caughtUp()
                     }

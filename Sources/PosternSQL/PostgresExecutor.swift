@@ -211,9 +211,16 @@ public final class PostgresExecutor: SQLExecutor {
             try await connection.listen(on: channel) { stream in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        for try await notification in stream {
-                            if case .dropped = sink.yield((channel, notification.payload)) { overflowed() }
-                        }
+                        do {
+                            for try await notification in stream {
+                                if case .dropped = sink.yield((channel, notification.payload)) { overflowed() }
+                            }
+                        } catch {}
+                        // The connection is gone. A query in flight on it can
+                        // be left unanswered (seen when the server ends the
+                        // backend mid-query): closing fails it, so the body
+                        // ends too.
+                        _ = try? await Self.race(.seconds(2)) { try await connection.close() }
                         throw StoreError.unavailable("postgresql: the listening connection closed")
                     }
                     group.addTask { try await listen(remaining.dropFirst()) }
