@@ -125,6 +125,9 @@ public final class PosternEnvironment: Sendable {
 
     public var userAPI: UserAPI { UserAPI(accounts: accounts, trustedProxies: config.trustedProxies) }
 
+    /// The operator's console's rules, on this environment's store.
+    public var admin: AdminService { AdminService(accounts: accounts, store: store) }
+
     /// Where notifications go: the SMTP server, or `<data>/outbox/*.eml`.
     var mailTransport: any MailTransport {
         if let url = config.smtpURL {

@@ -133,31 +133,6 @@ public struct AccountService: Sendable {
         try await store.listAccounts()
     }
 
-    public func setDisabled(username: String, _ disabled: Bool) async throws {
-        let account = try await account(username: username)
-        var event = AuditEvent(accountID: account.id, kind: disabled ? .accountDisabled : .accountEnabled, result: .ok, reason: "admin", at: clock.now)
-        if disabled { event.terminations = endSessions(.accountDisabled, account, key: event.id) }
-        guard try await store.setDisabled(accountID: account.id, disabled, audit: event) else { throw PosternError.notFound }
-        if disabled { _ = try await store.deleteSessions(accountID: account.id, keeping: nil) }
-    }
-
-    /// Removes every second factor (authenticator app, security keys) and the
-    /// recovery codes, for a user who lost them. Administrators only.
-    public func resetMFA(username: String) async throws {
-        let account = try await account(username: username)
-        let now = clock.now
-        func event(_ reason: String) -> AuditEvent { AuditEvent(accountID: account.id, kind: .mfaReset, result: .ok, reason: reason, at: now) }
-        _ = try await store.deleteTOTP(accountID: account.id, audit: event("admin: authenticator app"))
-        for key in try await store.securityKeys(accountID: account.id) {
-            _ = try await store.removeSecurityKey(credentialID: key.credentialID, accountID: account.id, audit: event("admin: security key \(key.name)"))
-        }
-        // One notice for the whole reset, with the last step.
-        var last = event("admin: recovery codes")
-        if let notice = notices?.change(.mfaResetByAdministrator, recipient: account.username, clientIP: nil, at: now) { last.notices = [notice] }
-        last.terminations = endSessions(.mfaReset, account, key: last.id)
-        try await store.replaceRecoveryCodes(accountID: account.id, codes: [], audit: last)
-    }
-
     /// Changes the password; ends every other session, and with
     /// `revokeAppPasswords` also revokes every app password.
     public func changePassword(account: Account, current: String, new: String, keepingSession: Data?,

@@ -24,6 +24,7 @@ public struct ActivityEntry: Sendable, Equatable {
 }
 
 public enum Activity {
+
     public static func kinds(_ category: ActivityEntry.Category) -> Set<AuditEvent.Kind> {
         switch category {
         case .signIn: [.signIn, .signOut]
@@ -31,7 +32,7 @@ public enum Activity {
         case .change:
             [.accountCreated, .passwordChanged, .passwordReset, .passwordResetRequested, .totpEnabled, .totpDisabled,
              .appPasswordCreated, .appPasswordRevoked, .accountDisabled, .accountEnabled, .mfaReset, .securityKeyAdded,
-             .securityKeyRemoved, .recoveryCodesGenerated, .recoveryCodeUsed, .sessionsEnded]
+             .securityKeyRemoved, .recoveryCodesGenerated, .recoveryCodeUsed, .sessionsEnded, .adminGranted, .adminRevoked, .sessionsRevoked]
         }
     }
 
@@ -74,12 +75,15 @@ public enum Activity {
         case .signOut: return "signed out"
         case .accountCreated: return "account created"
         case .passwordChanged: return "password changed"
-        case .passwordResetRequested: return "password reset requested by email"
+        case .passwordResetRequested:
+            return event.byAdministrator ? "password-reset email sent by an administrator" : "password reset requested by email"
         case .passwordReset: return "password reset by email; all sessions ended"
         case .totpEnabled: return "authenticator app turned on"
         case .totpDisabled: return "authenticator app turned off"
         case .appPasswordCreated: return "created " + (app ?? "an app password")
-        case .appPasswordRevoked: return event.reason == "all" ? "revoked all app passwords" : "revoked " + (app ?? "an app password")
+        case .appPasswordRevoked:
+            let what = event.reason == "all" ? "revoked all app passwords" : "revoked " + (app ?? "an app password")
+            return event.byAdministrator ? what + " by an administrator" : what
         case .accountDisabled: return "account disabled by an administrator"
         case .accountEnabled: return "account enabled by an administrator"
         case .mfaReset: return "second factors removed by an administrator"
@@ -88,6 +92,9 @@ public enum Activity {
         case .recoveryCodesGenerated: return "new recovery codes generated"
         case .recoveryCodeUsed: return "a recovery code was used"
         case .sessionsEnded: return event.reason ?? "open connections ended"
+        case .adminGranted: return "made an administrator"
+        case .adminRevoked: return "administrator role removed"
+        case .sessionsRevoked: return "every portal and API session ended by an administrator"
         }
     }
 }

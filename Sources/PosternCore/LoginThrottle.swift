@@ -195,6 +195,33 @@ public final class LoginThrottle: Sendable {
         state.withLock { isKnownGood(&$0, accountID: accountID, clientIP: clientIP, now: now) }
     }
 
+    /// The sources (addresses and networks, never names) this instance is
+    /// pacing now, with their failures in the window, longest wait first.
+    public func slowedSources(now: Date, limit: Int = 100) -> [SlowedSource] {
+        state.withLock { state in
+            state.notBefore.compactMap { key, until -> SlowedSource? in
+                guard until > now, let source = Self.sourceName(key) else { return nil }
+                return SlowedSource(source: source, failures: count(&state, key, within: policy.sourceWindow, now: now), until: until)
+            }
+            .sorted { ($0.until, $0.source) > ($1.until, $1.source) }
+            .prefix(limit).map { $0 }
+        }
+    }
+
+    /// How a pacing key reads: "ip4:a.b.c.d" → "a.b.c.d", "net24:a.b.c" →
+    /// "a.b.c.0/24", "net64:…" → "…::/64"; nil for names.
+    static func sourceName(_ key: String) -> String? {
+        let parts = key.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { return nil }
+        switch parts[0] {
+        case "ip4", "other": return parts[1]
+        case "net24": return parts[1] + ".0/24"
+        case "net64": return parts[1] + "::/64"
+        case "net48": return parts[1] + "::/48"
+        default: return nil
+        }
+    }
+
     /// Account-password failures counted for the name in the last hour, by this instance.
     public func nameFailures(_ name: String, now: Date) -> Int {
         state.withLock { count(&$0, "name:" + name, within: 3600, now: now) }

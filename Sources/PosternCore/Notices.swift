@@ -179,7 +179,6 @@ public struct NoticeComposer: Sendable {
         case recoveryCodesGenerated
         case recoveryCodeUsed(remaining: Int)
         case passwordChanged, passwordReset
-        case mfaResetByAdministrator
     }
 
     /// A change to the account's credentials, made in the portal or the API.
@@ -198,10 +197,26 @@ public struct NoticeComposer: Sendable {
         case .recoveryCodeUsed(let remaining): (subject, what) = ("A recovery code was used", "A recovery code was used to sign in. \(remaining) unused code\(remaining == 1 ? "" : "s") remain\(remaining == 1 ? "s" : "").")
         case .passwordChanged: (subject, what) = ("Your password was changed", "The password of your account was changed. Your other sessions were signed out.")
         case .passwordReset: (subject, what) = ("Your password was reset", "The password of your account was reset by email. All sessions were signed out.")
-        case .mfaResetByAdministrator: (subject, what) = ("Two-factor authentication was removed", "An administrator removed the authenticator app, security keys and recovery codes of your account. Set up two-factor authentication again.")
         }
-        let whereFrom = clientIP == nil && change == .mfaResetByAdministrator ? "by the server's administrator" : Self.place(clientIP)
-        return notice(to: recipient, subject: subject, lines: [what, "When: \(Self.when(at)), \(whereFrom).", Self.notYou],
+        return notice(to: recipient, subject: subject, lines: [what, "When: \(Self.when(at)), \(Self.place(clientIP)).", Self.notYou],
+                      action: ("Review your account's security", "/security"))
+    }
+
+    /// What an administrator did to the account (the console or the command
+    /// line). A reset email is its own notice; the others say what changed.
+    public func administrator(_ action: AdminAction, detail: String?, recipient: String, at: Date) -> Notice? {
+        let (subject, what): (String, String) = switch action {
+        case .disable: ("Your account was disabled", "An administrator disabled your account. Mail, chat and the portal refuse it until it is enabled again.")
+        case .enable: ("Your account was enabled", "An administrator enabled your account again.")
+        case .resetMFA: ("Two-factor authentication was removed", "An administrator removed the authenticator app, security keys and recovery codes of your account. Set up two-factor authentication again.")
+        case .revokeAppPassword: ("App password revoked", "An administrator revoked the app password \u{201C}\(detail ?? "?")\u{201D}. The client using it can no longer log in.")
+        case .revokeAppPasswords: ("All app passwords revoked", "An administrator revoked every app password of your account. Your mail and chat clients need new ones.")
+        case .endSessions: ("You were signed out", "An administrator ended every portal and API session of your account.")
+        case .sendReset: ("Password reset sent", "An administrator sent you a password-reset email.")
+        case .grantAdmin: ("You are now an administrator", "Your account was made an administrator of this server. The console needs two-step sign-in.")
+        case .revokeAdmin: ("Administrator role removed", "Your account is no longer an administrator of this server.")
+        }
+        return notice(to: recipient, subject: subject, lines: [what, "When: \(Self.when(at)), by an administrator of this server.", Self.notYou],
                       action: ("Review your account's security", "/security"))
     }
 

@@ -23,16 +23,23 @@ extension AccountService {
     public func requestPasswordReset(username: String) async {
         guard let canonical = Username.canonical(username),
               let account = try? await store.account(username: canonical), !account.disabled else { return }
+        var event = AuditEvent(accountID: account.id, kind: .passwordResetRequested, result: .ok, clientIP: RequestOrigin.clientIP, at: clock.now)
+        _ = try? await savePasswordReset(account, event: &event)
+    }
+
+    /// Makes a reset token and saves it with `event`, which gets the email
+    /// with the link. False, sending nothing, while a link sent in the last
+    /// 10 minutes is open.
+    func savePasswordReset(_ account: Account, event: inout AuditEvent) async throws -> Bool {
         let token = Base64URL.encode(Secrets.randomBytes(32))
-        let now = clock.now
+        let now = event.at
         let reset = PasswordReset(tokenDigest: Self.resetDigest(token), accountID: account.id, createdAt: now,
                                   expiresAt: now.addingTimeInterval(policy.resetTokenLifetime))
-        var event = AuditEvent(accountID: account.id, kind: .passwordResetRequested, result: .ok, clientIP: RequestOrigin.clientIP, at: now)
         if let notice = notices?.passwordResetLink(recipient: account.username, token: token, validFor: policy.resetTokenLifetime,
                                                    clientIP: RequestOrigin.clientIP, at: now) {
             event.notices = [notice]
         }
-        _ = try? await store.savePasswordReset(reset, unlessOpenSince: now.addingTimeInterval(-600), audit: event)
+        return try await store.savePasswordReset(reset, unlessOpenSince: now.addingTimeInterval(-600), audit: event)
     }
 
     /// The account a reset link belongs to, if the link is still good (for the

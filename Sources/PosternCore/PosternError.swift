@@ -28,6 +28,10 @@ public enum PosternError: Error, Equatable, Sendable {
     /// Too many wrong second factors for the account this hour: codes from
     /// the authenticator app are refused; keys and recovery codes still work.
     case secondFactorLocked
+    /// Only administrators may do this.
+    case forbidden
+    /// This needs a second factor set up first (an administrator's console).
+    case mfaSetupRequired
 
     /// For refusals that end by themselves, how many seconds until they do
     /// (an HTTP 429's `Retry-After`); nil for every other error.
@@ -69,6 +73,8 @@ public enum PosternError: Error, Equatable, Sendable {
         case .invalidResetToken: "invalid_reset_token"
         case .throttled: "too_many_attempts"
         case .secondFactorLocked: "second_factor_locked"
+        case .forbidden: "forbidden"
+        case .mfaSetupRequired: "mfa_setup_required"
         }
     }
 
@@ -98,6 +104,8 @@ public enum PosternError: Error, Equatable, Sendable {
         case .throttled(let seconds): "Too many attempts. Wait \(seconds) second\(seconds == 1 ? "" : "s") and try again."
         case .secondFactorLocked:
             "Too many wrong codes for this account. Codes from the authenticator app are refused for up to an hour; use a security key or a recovery code."
+        case .forbidden: "Only administrators may do this."
+        case .mfaSetupRequired: "Set up two-step sign-in (an authenticator app or a security key) before using the administrator console."
         }
     }
 }

@@ -12,14 +12,18 @@ public struct Account: Sendable, Equatable {
     /// True when the account has a confirmed second factor: an authenticator
     /// app or a security key. Recovery codes alone do not count.
     public var mfaEnabled: Bool
+    /// May use the operator's console (with a second factor).
+    public var isAdmin: Bool
 
-    public init(id: String, username: String, passwordHash: String, disabled: Bool = false, createdAt: Date, mfaEnabled: Bool = false) {
+    public init(id: String, username: String, passwordHash: String, disabled: Bool = false, createdAt: Date, mfaEnabled: Bool = false,
+                isAdmin: Bool = false) {
         self.id = id
         self.username = username
         self.passwordHash = passwordHash
         self.disabled = disabled
         self.createdAt = createdAt
         self.mfaEnabled = mfaEnabled
+        self.isAdmin = isAdmin
     }
 }
 
@@ -154,6 +158,10 @@ public struct AuditEvent: Sendable, Equatable {
         case passwordReset = "password_reset"
         /// An attempt to end open sessions on a mail or chat server.
         case sessionsEnded = "sessions_ended"
+        case adminGranted = "admin_granted"
+        case adminRevoked = "admin_revoked"
+        /// Every portal and API session ended by an administrator.
+        case sessionsRevoked = "sessions_revoked"
     }
 
     /// How the recorded attempt or change ended.
@@ -189,6 +197,10 @@ public struct AuditEvent: Sendable, Equatable {
     /// Orders to end open sessions, queued in the same transaction as the
     /// event (an order whose once-key was used before is dropped).
     public var terminations: [TerminationTask] = []
+    /// Made by an administrator (the console or the command line), not the owner.
+    public var byAdministrator = false
+    /// The admin log's line for the change, written in the same transaction.
+    public var adminLog: AdminLogEntry?
 
     public init(id: String? = nil, accountID: String?, kind: Kind, result: Outcome, reason: String? = nil,
                 loginProtocol: LoginProtocol? = nil, credential: String? = nil, appPasswordID: String? = nil,
@@ -203,6 +215,15 @@ public struct AuditEvent: Sendable, Equatable {
         self.appPasswordID = appPasswordID
         self.clientIP = clientIP
         self.at = at
+    }
+}
+
+extension AuditEvent {
+    /// The event, marked as made by an administrator or not.
+    public func byAdministrator(_ flag: Bool) -> AuditEvent {
+        var event = self
+        event.byAdministrator = flag
+        return event
     }
 }
 

@@ -228,4 +228,4 @@ public protocol ThrottleStore: Sendable {
 
 /// Everything Postern stores.
 public protocol PosternStore: AccountStore, TOTPStore, AppPasswordStore, SessionStore, RevealStore, SecurityKeyStore,
-    RecoveryCodeStore, AuditStore, OutboxStore, PasswordResetStore, ThrottleStore, TerminationStore {}
+    RecoveryCodeStore, AuditStore, OutboxStore, PasswordResetStore, ThrottleStore, TerminationStore, AdminStore {}

@@ -17,6 +17,11 @@ public struct Username: Hashable, Sendable, CustomStringConvertible {
         self.value = value
     }
 
+    /// The domain of a canonical username (after the last "@").
+    public static func domain(of username: String) -> String {
+        username.split(separator: "@").last.map(String.init) ?? username
+    }
+
     /// The canonical form, or nil when `raw` is not a valid username.
     public static func canonical(_ raw: String) -> String? {
         if let ascii = canonicalASCII(raw) { return ascii }

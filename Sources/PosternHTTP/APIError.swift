@@ -44,7 +44,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .notFound, .invalidResetToken: .notFound
         case .appPasswordLimit: .conflict
         case .totpNotPending, .totpNotEnabled, .securityKeyTaken: .conflict
-        case .reauthenticationRequired: .forbidden
+        case .reauthenticationRequired, .forbidden, .mfaSetupRequired: .forbidden
         default: .badRequest
         }
         return APIError(status, error.code, error.message)

@@ -164,6 +164,18 @@ public enum Migrations {
                 "CREATE INDEX audit_events_known_good ON audit_events (account_id, client_ip, at) WHERE \(knownGoodCondition)",
             ]
         },
+        Migration(version: 10, name: "administrators and the admin log") { _ in
+            [
+                "ALTER TABLE accounts ADD COLUMN admin INTEGER NOT NULL DEFAULT 0",
+                "ALTER TABLE audit_events ADD COLUMN by_admin INTEGER NOT NULL DEFAULT 0",
+                """
+                CREATE TABLE admin_log (
+                    id TEXT PRIMARY KEY, at BIGINT NOT NULL, admin_id TEXT, admin_username TEXT NOT NULL, action TEXT NOT NULL,
+                    target_id TEXT, target_username TEXT, detail TEXT, client_ip TEXT)
+                """,
+                "CREATE INDEX admin_log_at ON admin_log (at, id)",
+            ]
+        },
     ]
 
     /// Which audit rows give a source known-good standing; the store's query

@@ -11,7 +11,7 @@ extension SQLStore: AccountStore {
         """
 
     static let accountColumns = """
-        a.id, a.username, a.password_hash, a.disabled, a.created_at, \(mfaExpression) FROM accounts a
+        a.id, a.username, a.password_hash, a.disabled, a.admin, a.created_at, \(mfaExpression) FROM accounts a
         """
 
     public func createAccount(_ account: Account, audit: AuditEvent) async throws {
@@ -66,6 +66,7 @@ extension SQLStore: AccountStore {
                 passwordHash: try row.decode(column: "password_hash", as: String.self),
                 disabled: try row.decode(column: "disabled", as: Int.self) != 0,
                 createdAt: Date(millis: try row.decode(column: "created_at", as: Int64.self)),
-                mfaEnabled: try row.decode(column: "mfa", as: Int.self) != 0)
+                mfaEnabled: try row.decode(column: "mfa", as: Int.self) != 0,
+                isAdmin: try row.decode(column: "admin", as: Int.self) != 0)
     }
 }

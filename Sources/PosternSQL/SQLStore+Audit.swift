@@ -42,6 +42,7 @@ extension SQLStore: AuditStore {
                            appPasswordID: try row.decode(column: "app_password_id", as: String?.self),
                            clientIP: try row.decode(column: "client_ip", as: String?.self),
                            at: Date(millis: try row.decode(column: "at", as: Int64.self)))
+                    .byAdministrator(try row.decode(column: "by_admin", as: Int.self) != 0)
             }
         }
     }
@@ -83,17 +84,29 @@ extension SQLStore: AuditStore {
         let now = events.first?.at ?? Date()
         try await insertNotices(events.flatMap(\.notices), at: now, db)
         try await insertTerminations(events.flatMap(\.terminations), db)
+        try await insertAdminLog(events.compactMap(\.adminLog), db)
         for chunk in stride(from: 0, to: events.count, by: 200).map({ events[$0..<min($0 + 200, events.count)] }) {
             let insert = db.insert(into: "audit_events")
-                .columns("id", "account_id", "kind", "result", "reason", "protocol", "credential", "app_password_id", "client_ip", "at")
+                .columns("id", "account_id", "kind", "result", "reason", "protocol", "credential", "app_password_id", "client_ip", "at", "by_admin")
             for event in chunk {
                 insert.values([
                     SQLBind(event.id), SQLBind(event.accountID), SQLBind(event.kind.rawValue), SQLBind(event.result.rawValue),
                     SQLBind(event.reason), SQLBind(event.loginProtocol?.rawValue), SQLBind(event.credential),
-                    SQLBind(event.appPasswordID), SQLBind(event.clientIP), SQLBind(event.at.millis),
+                    SQLBind(event.appPasswordID), SQLBind(event.clientIP), SQLBind(event.at.millis), SQLBind(event.byAdministrator ? 1 : 0),
                 ] as [any SQLExpression])
             }
             try await insert.run()
+        }
+    }
+
+    /// Admin-log lines, with the change they record.
+    static func insertAdminLog(_ lines: [AdminLogEntry], _ db: any SQLDatabase) async throws {
+        for line in lines {
+            try await db.raw("""
+                INSERT INTO admin_log (id, at, admin_id, admin_username, action, target_id, target_username, detail, client_ip)
+                VALUES (\(bind: line.id), \(bind: line.at.millis), \(bind: line.adminID), \(bind: line.adminUsername), \(bind: line.action.rawValue),
+                        \(bind: line.targetID), \(bind: line.targetUsername), \(bind: line.detail), \(bind: line.clientIP))
+                """).run()
         }
     }
 

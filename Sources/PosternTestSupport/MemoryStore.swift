@@ -42,6 +42,7 @@ public final class MemoryStore: PosternStore {
         var passwordResets: [Data: PasswordReset] = [:]
         var throttleCounters: [String: ThrottleCounter] = [:]
         var terminations: [String: TerminationEntry] = [:]
+        var adminLog: [String: AdminLogEntry] = [:]
     }
 
     struct TerminationEntry: Sendable {
@@ -128,7 +129,12 @@ extension MemoryStore.State {
             var stored = event
             stored.notices = []  // notices live in the outbox, not with the event
             stored.terminations = []  // orders live in their queue
+            stored.adminLog = nil  // and admin-log lines in the admin log
             auditEvents[event.id] = stored
+            if let line = event.adminLog {
+                guard adminLog[line.id] == nil else { throw StoreError.conflict("id") }
+                adminLog[line.id] = line
+            }
         }
     }
 }
