@@ -159,6 +159,7 @@ public final class PosternEnvironment: Sendable {
     /// The portal listener's router: security headers, the JSON API, and the HTML portal.
     public func portalRouter() async throws -> Router<PortalContext> {
         let router = userAPI.router()
+        AdminAPI(admin: admin).addRoutes(to: router)
         let views = try await PortalViews(directory: config.templatesDirectory ?? PortalViews.bundledTemplates, keys: keys)
         func server(_ label: String, _ address: HostAndPort) -> ClientServer {
             ClientServer(label: label, host: address.host.isEmpty ? config.publicHost : address.host, port: address.port)

@@ -84,7 +84,9 @@ struct HTTPHarness {
     /// `live` serves both over real loopback sockets, so requests have a peer address.
     func run(sharedSecret: [UInt8]? = nil, live: Bool = false, _ body: @Sendable (_ portal: Client, _ auth: Client) async throws -> Void) async throws {
         let address = ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0))
-        let portal = Application(router: environment.userAPI.router(), configuration: address)
+        let router = environment.userAPI.router()
+        AdminAPI(admin: environment.admin).addRoutes(to: router)
+        let portal = Application(router: router, configuration: address)
         let auth = Application(router: try environment.authEndpoints().router(sharedSecret: sharedSecret), configuration: address)
         try await portal.test(live ? .live : .router) { portalClient in
             try await auth.test(live ? .live : .router) { authClient in
