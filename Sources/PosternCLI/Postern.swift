@@ -158,7 +158,7 @@ extension Postern {
     struct User: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Manage accounts.",
-            subcommands: [Add.self, List.self, Disable.self, Enable.self, ResetMFA.self])
+            subcommands: [Add.self, List.self, Disable.self, Enable.self, ResetMFA.self, GrantAdmin.self, RevokeAdmin.self])
 
         struct Add: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
@@ -205,8 +205,8 @@ extension Postern {
                 let environment = try await CLI.open(options)
                 let accounts = try await environment.accounts.listAccounts()
                 await environment.close()
-                CLI.table(["USERNAME", "STATUS", "MFA", "CREATED"], accounts.map {
-                    [$0.username, $0.disabled ? "disabled" : "enabled", $0.mfaEnabled ? "on" : "off", CLI.date($0.createdAt)]
+                CLI.table(["USERNAME", "STATUS", "MFA", "ADMIN", "CREATED"], accounts.map {
+                    [$0.username, $0.disabled ? "disabled" : "enabled", $0.mfaEnabled ? "on" : "off", $0.isAdmin ? "yes" : "no", CLI.date($0.createdAt)]
                 })
             }
         }
@@ -216,7 +216,7 @@ extension Postern {
             @OptionGroup var options: ConfigOptions
             @Argument var username: String
 
-            func run() async throws { try await User.setDisabled(options, username, true) }
+            func run() async throws { try await User.act(options, .disable, username, done: "Disabled \(username)") }
         }
 
         struct Enable: AsyncParsableCommand {
@@ -224,7 +224,7 @@ extension Postern {
             @OptionGroup var options: ConfigOptions
             @Argument var username: String
 
-            func run() async throws { try await User.setDisabled(options, username, false) }
+            func run() async throws { try await User.act(options, .enable, username, done: "Enabled \(username)") }
         }
 
         struct ResetMFA: AsyncParsableCommand {
@@ -234,28 +234,42 @@ extension Postern {
             @OptionGroup var options: ConfigOptions
             @Argument var username: String
 
-            func run() async throws {
-                let environment = try await CLI.open(options)
-                do {
-                    try await environment.accounts.resetMFA(username: username)
-                    await environment.close()
-                    print("MFA reset for \(username)")
-                } catch PosternError.notFound {
-                    await environment.close()
-                    throw ValidationError("No account \(username).")
-                }
-            }
+            func run() async throws { try await User.act(options, .resetMFA, username, done: "MFA reset for \(username)") }
         }
 
-        static func setDisabled(_ options: ConfigOptions, _ username: String, _ disabled: Bool) async throws {
+        struct GrantAdmin: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "grant-admin",
+                abstract: "Make an account an administrator: it may use the console at /admin and /api/v1/admin once it has a second factor.")
+            @OptionGroup var options: ConfigOptions
+            @Argument var username: String
+
+            func run() async throws { try await User.act(options, .grantAdmin, username, done: "\(username) is an administrator") }
+        }
+
+        struct RevokeAdmin: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "revoke-admin", abstract: "Take the administrator role from an account.")
+            @OptionGroup var options: ConfigOptions
+            @Argument var username: String
+
+            func run() async throws { try await User.act(options, .revokeAdmin, username, done: "\(username) is no longer an administrator") }
+        }
+
+        /// Does an administrator's action as the command line: the owner is
+        /// told, and the admin log and the owner's activity record it.
+        static func act(_ options: ConfigOptions, _ action: AdminAction, _ username: String, appPasswordID: String? = nil,
+                        done: String) async throws {
             let environment = try await CLI.open(options)
             do {
-                try await environment.accounts.setDisabled(username: username, disabled)
+                try await environment.admin.perform(action, on: username, appPasswordID: appPasswordID, by: .commandLine)
                 await environment.close()
-                print("\(disabled ? "Disabled" : "Enabled") \(username)")
+                print(done)
             } catch PosternError.notFound {
                 await environment.close()
-                throw ValidationError("No account \(username).")
+                throw ValidationError(appPasswordID == nil ? "No account \(username)." : "No such account or active app password.")
+            } catch {
+                await environment.close()
+                throw error
             }
         }
     }
@@ -305,20 +319,10 @@ extension Postern {
             }
 
             func run() async throws {
-                let environment = try await CLI.open(options)
-                do {
-                    let account = try await environment.accounts.account(username: username)
-                    if let id {
-                        try await environment.accounts.revokeAppPassword(account: account, id: id)
-                        print("Revoked \(id)")
-                    } else {
-                        let count = try await environment.accounts.revokeAllAppPasswords(account: account)
-                        print("Revoked \(count) app password\(count == 1 ? "" : "s")")
-                    }
-                    await environment.close()
-                } catch PosternError.notFound {
-                    await environment.close()
-                    throw ValidationError("No such account or active app password.")
+                if let id {
+                    try await User.act(options, .revokeAppPassword, username, appPasswordID: id, done: "Revoked \(id)")
+                } else {
+                    try await User.act(options, .revokeAppPasswords, username, done: "Revoked every app password of \(username)")
                 }
             }
         }

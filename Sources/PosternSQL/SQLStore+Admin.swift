@@ -24,15 +24,7 @@ extension SQLStore: AdminStore {
     public func adminLog(before: AuditCursor?, limit: Int) async throws -> [AdminLogEntry] {
         try await executor.read { db in
             var query = SQLQueryString("SELECT * FROM admin_log")
-            if let before {
-                query.appendInterpolation(unsafeRaw: " WHERE at < ")
-                query.appendInterpolation(bind: before.at.millis)
-                query.appendInterpolation(unsafeRaw: " OR (at = ")
-                query.appendInterpolation(bind: before.at.millis)
-                query.appendInterpolation(unsafeRaw: " AND id < ")
-                query.appendInterpolation(bind: before.id)
-                query.appendInterpolation(unsafeRaw: ")")
-            }
+            if let before { Self.append(" WHERE", before, to: &query) }
             query.appendInterpolation(unsafeRaw: " ORDER BY at DESC, id DESC LIMIT ")
             query.appendInterpolation(bind: max(1, min(limit, 1000)))
             return try await db.raw(query).all().map { row in

@@ -11,15 +11,7 @@ extension SQLStore: AuditStore {
     public func auditEvents(accountID: String, before: AuditCursor?, kinds: Set<AuditEvent.Kind>?, limit: Int) async throws -> [AuditEvent] {
         try await executor.read { db in
             var query = SQLQueryString("SELECT * FROM audit_events WHERE account_id = \(bind: accountID)")
-            if let before {
-                query.appendInterpolation(unsafeRaw: " AND (at < ")
-                query.appendInterpolation(bind: before.at.millis)
-                query.appendInterpolation(unsafeRaw: " OR (at = ")
-                query.appendInterpolation(bind: before.at.millis)
-                query.appendInterpolation(unsafeRaw: " AND id < ")
-                query.appendInterpolation(bind: before.id)
-                query.appendInterpolation(unsafeRaw: "))")
-            }
+            if let before { Self.append(" AND", before, to: &query) }
             if let kinds {
                 if kinds.isEmpty { return [] }
                 query.appendInterpolation(unsafeRaw: " AND kind IN (")
@@ -45,6 +37,18 @@ extension SQLStore: AuditStore {
                     .byAdministrator(try row.decode(column: "by_admin", as: Int.self) != 0)
             }
         }
+    }
+
+    /// `<joiner> (at < t OR (at = t AND id < i))`: rows strictly older than
+    /// a cursor, newest-first paging by time, then id.
+    static func append(_ joiner: String, _ before: AuditCursor, to query: inout SQLQueryString) {
+        query.appendInterpolation(unsafeRaw: joiner + " (at < ")
+        query.appendInterpolation(bind: before.at.millis)
+        query.appendInterpolation(unsafeRaw: " OR (at = ")
+        query.appendInterpolation(bind: before.at.millis)
+        query.appendInterpolation(unsafeRaw: " AND id < ")
+        query.appendInterpolation(bind: before.id)
+        query.appendInterpolation(unsafeRaw: "))")
     }
 
     public func pruneAuditEvents(before: Date) async throws -> Int {
