@@ -142,11 +142,12 @@ public struct AdminService: Sendable {
     // MARK: - Changing
 
     /// Does `action` to `username`'s account. `appPasswordID` names the app
-    /// password for `revokeAppPassword`. An administrator cannot disable or
-    /// reset the factors of their own account here (that locks them out).
+    /// password for `revokeAppPassword`. An administrator cannot disable,
+    /// reset the factors of, demote or sign out their own account here (the
+    /// console is for other accounts; the owner's pages do these).
     public func perform(_ action: AdminAction, on username: String, appPasswordID: String? = nil, by actor: AdminActor) async throws {
         let account = try await accounts.account(username: username)
-        if account.id == actor.adminID, [.disable, .resetMFA, .revokeAdmin].contains(action) {
+        if account.id == actor.adminID, [.disable, .resetMFA, .revokeAdmin, .endSessions].contains(action) {
             throw PosternError.invalidRequest("You cannot \(action.phrase) of your own account here; ask another administrator.")
         }
         switch action {

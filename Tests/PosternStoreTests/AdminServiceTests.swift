@@ -106,7 +106,7 @@ struct AdminServiceTests {
     @Test("an administrator cannot lock themselves out here; unknown users are not found")
     func selfAndMissing() async throws {
         let s = try await Self.setup()
-        for action in [AdminAction.disable, .resetMFA, .revokeAdmin] {
+        for action in [AdminAction.disable, .resetMFA, .revokeAdmin, .endSessions] {
             await #expect(throws: PosternError.self) { try await s.admin.perform(action, on: s.boss.username, by: s.actor) }
         }
         #expect(try await s.h.accounts.account(username: s.boss.username).isAdmin)
