@@ -164,7 +164,7 @@ public final class PosternEnvironment: Sendable {
         func server(_ label: String, _ address: HostAndPort) -> ClientServer {
             ClientServer(label: label, host: address.host.isEmpty ? config.publicHost : address.host, port: address.port)
         }
-        let portal = try Portal(accounts: accounts, keys: keys, views: views, publicURL: config.publicURL, servers: [
+        let portal = try Portal(accounts: accounts, admin: admin, keys: keys, views: views, publicURL: config.publicURL, servers: [
             server("IMAP (incoming)", config.clientIMAP), server("POP3 (incoming)", config.clientPOP3),
             server("SMTP (outgoing)", config.clientSMTP), server("XMPP (chat)", config.clientXMPP),
         ])

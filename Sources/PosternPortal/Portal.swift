@@ -3,8 +3,8 @@ import Hummingbird
 import PosternCore
 import PosternHTTP
 
-/// The HTML portal: sign up, sign in (with a second step when MFA is on), and
-/// the Security page. Paths and form field names are stable: `/signup`,
+/// The HTML portal: sign up, sign in (with a second step when MFA is on), the
+/// Security page, and the operator's console under `/admin`. Paths and form field names are stable: `/signup`,
 /// `/signin`, `/signout`, `/security`; `username`, `password`, `otp`, `name`,
 /// `csrf_token`.
 ///
@@ -14,6 +14,7 @@ import PosternHTTP
 /// context they need.
 public struct Portal: Sendable {
     let accounts: AccountService
+    let admin: AdminService
     let keys: KeyRing
     let views: PortalViews
     let statics: StaticFiles
@@ -21,8 +22,10 @@ public struct Portal: Sendable {
     let publicOrigin: String
     let servers: [ClientServer]
 
-    public init(accounts: AccountService, keys: KeyRing, views: PortalViews, publicURL: String, servers: [ClientServer]) throws {
+    public init(accounts: AccountService, admin: AdminService, keys: KeyRing, views: PortalViews, publicURL: String,
+                servers: [ClientServer]) throws {
         self.accounts = accounts
+        self.admin = admin
         self.keys = keys
         self.views = views
         statics = try StaticFiles()
@@ -47,5 +50,6 @@ public struct Portal: Sendable {
         SecurityController(accounts: accounts, views: views, securityPage: securityPage).addRoutes(to: router)
         AppPasswordsController(accounts: accounts, views: views, securityPage: securityPage, servers: servers).addRoutes(to: router)
         ActivityController(accounts: accounts, views: views).addRoutes(to: router)
+        AdminController(admin: admin, views: views).addRoutes(to: router)
     }
 }

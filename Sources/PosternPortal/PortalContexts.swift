@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import PosternCore
@@ -29,6 +30,8 @@ struct BrowserContext: ChildRequestContext, PortalPageContext {
     let account: Account
     let csrfSeed: String?
     let form: [String: [String]]
+    /// The client's address, for records that say where a change came from.
+    let peerAddress: String?
     var signedInAccount: Account? { account }
 
     init(context: PortalContext) throws {
@@ -38,6 +41,7 @@ struct BrowserContext: ChildRequestContext, PortalPageContext {
         account = browser.account
         csrfSeed = context.csrfSeed
         form = context.form
+        peerAddress = context.peerAddress
     }
 }
 
@@ -56,6 +60,7 @@ struct RecentlyProvenContext: ChildRequestContext, PortalPageContext {
     var account: Account { browser.account }
     var csrfSeed: String? { browser.csrfSeed }
     var form: [String: [String]] { browser.form }
+    var peerAddress: String? { browser.peerAddress }
     var signedInAccount: Account? { account }
 
     init(context: PortalContext) throws {
@@ -81,4 +86,12 @@ struct PortalRefusal: Error, Sendable {
                                               scriptRedirect: "/signin?notice=expired")
     /// Signed in, but not recently enough: confirm the password (and code) first.
     static let proveAgain = PortalRefusal(page: "/security/reauth", scriptStatus: .forbidden, scriptRedirect: "/security/reauth")
+
+    /// `proveAgain`, coming back to `next` (a path on this site) afterwards.
+    static func proveAgain(returningTo next: String) -> PortalRefusal {
+        let page = "/security/reauth?next=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+        return PortalRefusal(page: page, scriptStatus: .forbidden, scriptRedirect: page)
+    }
+
+    var asksToProveAgain: Bool { page.hasPrefix(Self.proveAgain.page) }
 }

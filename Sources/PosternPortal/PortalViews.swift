@@ -83,6 +83,7 @@ public struct PortalViews: Sendable {
         if let account = context.signedInAccount {
             values["signedIn"] = true
             values["username"] = values["username"] ?? account.username
+            values["isAdmin"] = account.isAdmin
         }
         guard let html = html(template, values) else {
             throw HTTPError(.internalServerError)
@@ -119,6 +120,23 @@ public struct PortalViews: Sendable {
         "expired": "Please sign in again.",
         "reset": "Your password was reset. Sign in with the new one.",
     ]
+
+    /// `text` when it is a path on this site (one "/", then printable ASCII
+    /// without a backslash), else nil: where a form may send the browser
+    /// next without becoming an open redirect.
+    static func localPath(_ text: String) -> String? {
+        guard text.hasPrefix("/"), !text.hasPrefix("//"), text.utf8.count <= 1024,
+              text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\\") }) else { return nil }
+        return text
+    }
+
+    /// `text` as one path segment or query value: everything but letters,
+    /// digits and `-._~@` percent-encoded (a username may hold `/`, `?` or `#`).
+    static func component(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: segmentCharacters) ?? ""
+    }
+
+    static let segmentCharacters = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~@")
 
     static func redirect(_ location: String, cookies: [String] = []) -> Response {
         var headers: HTTPFields = [.location: location, .cacheControl: "no-store"]

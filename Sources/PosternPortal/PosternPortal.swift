@@ -26,7 +26,8 @@
 //
 // Layout: `Portal` wires everything; one controller per area
 // (`SignInController`, `PasswordResetController`, `SecurityController`,
-// `AppPasswordsController`, `ActivityController`), each a struct holding its
-// dependencies with `addRoutes(to:)`, its bodies beside it. Signed-in routes
-// run on `BrowserContext`, sensitive changes on `RecentlyProvenContext`
+// `AppPasswordsController`, `ActivityController`, and `AdminController` for
+// the operator's console), each a struct holding its dependencies with
+// `addRoutes(to:)`, its bodies beside it. Signed-in routes run on
+// `BrowserContext`, sensitive changes on `RecentlyProvenContext`
 // (PortalContexts.swift), so handlers never unwrap an optional account.

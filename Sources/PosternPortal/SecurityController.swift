@@ -47,29 +47,36 @@ struct SecurityController: Sendable {
 
     // MARK: - Confirming it's you
 
+    /// `?next=` (a path on this site) is where a confirmed user goes back to:
+    /// the page whose change sent them here. Without it, the Security page.
     func showReauth(_ request: Request, context: BrowserContext) async throws -> Response {
-        try views.page("reauth", context: context, data: try await reauthData(context))
+        let next = request.uri.queryParameters["next"].flatMap { PortalViews.localPath(String($0)) }
+        return try views.page("reauth", context: context, data: try await reauthData(context, next: next))
     }
 
     /// What the page asks for: the password, and with MFA on a code from the
     /// authenticator app (when there is one) or a recovery code.
-    func reauthData(_ context: BrowserContext) async throws -> [String: Any] {
+    func reauthData(_ context: BrowserContext, next: String?) async throws -> [String: Any] {
         let methods = try await accounts.secondFactorMethods(account: context.account)
-        return ["mfaOn": context.account.mfaEnabled, "hasTOTP": methods.contains(.totp), "hasCodes": methods.contains(.recoveryCode)]
+        var data: [String: Any] = ["mfaOn": context.account.mfaEnabled, "hasTOTP": methods.contains(.totp),
+                                   "hasCodes": methods.contains(.recoveryCode)]
+        if let next { data["next"] = next }
+        return data
     }
 
     func reauthenticate(_ request: Request, context: BrowserContext) async throws -> Response {
+        let next = PortalViews.localPath(context.field("next"))
         do {
             try await accounts.reauthenticate(session: context.session, account: context.account, password: context.field("password"),
                                               otp: context.form["otp"]?.first, recoveryCode: context.form["recovery_code"]?.first)
-            return PortalViews.redirect("/security?done=confirmed")
+            return PortalViews.redirect(next ?? "/security?done=confirmed")
         } catch let error as PosternError {
             let message = switch error {
             case .invalidCode: "That code is not valid. Enter the current code."
             case .invalidCredentials: "That password is not right."
             default: error.message
             }
-            var data = try await reauthData(context)
+            var data = try await reauthData(context, next: next)
             data["error"] = message
             let page = try views.page("reauth", status: error.retryAfter == nil ? .unauthorized : .tooManyRequests, context: context, data: data)
             return PortalViews.withRetryAfter(page, error)
