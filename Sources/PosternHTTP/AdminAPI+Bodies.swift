@@ -151,7 +151,7 @@ extension AdminAPI {
 
     // MARK: - Admin log
 
-    /// One admin-log line, as JSON, JSON Lines, and (by `csvFields`) CSV.
+    /// One admin-log line in a JSON page (downloads are `AdminLogExport`'s).
     struct LogEntry: Encodable {
         let entry: AdminLogEntry
         enum CodingKeys: String, CodingKey { case id, at, admin, action, target, detail, clientIp }
@@ -165,12 +165,6 @@ extension AdminAPI {
             try c.encode(entry.targetUsername, forKey: .target)
             try c.encode(entry.detail, forKey: .detail)
             try c.encode(entry.clientIP, forKey: .clientIp)
-        }
-
-        static let csvHeader = ["id", "at", "admin", "action", "target", "detail", "client_ip"]
-        var csvFields: [String] {
-            [entry.id, entry.at.formatted(.iso8601), entry.adminUsername, entry.action.rawValue, entry.targetUsername ?? "",
-             entry.detail ?? "", entry.clientIP ?? ""]
         }
     }
 

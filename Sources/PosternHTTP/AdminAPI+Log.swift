@@ -32,20 +32,32 @@ extension AdminAPI {
         }
     }
 
-    /// Streams the log from `cursor` on, a page at a time, so a long log is
-    /// never held in memory. The first page is read before answering, so a
-    /// store that is down is a 503 and not an empty file; a failure later
-    /// can only cut the download short.
     func export(_ format: LogFormat, from cursor: AuditCursor?) async throws -> Response {
-        let first = try await admin.log(before: cursor, limit: exportPageSize)
-        let (admin, pageSize, maximum) = (self.admin, exportPageSize, exportMaximumLines)
+        try await AdminLogDownload.response(format == .csv ? .csv : .jsonl, admin: admin, from: cursor,
+                                            pageSize: exportPageSize, maximum: exportMaximumLines)
+    }
+}
+
+/// The admin log as a download, for the admin API (`format=csv|jsonl`) and
+/// the console's links: streamed a page at a time, so a long log is never
+/// held in memory, written by `AdminLogExport`. The first page is read
+/// before answering, so a store that is down is an error and not an empty
+/// file; a failure later can only cut the download short.
+public enum AdminLogDownload {
+    public enum Format: Sendable { case csv, jsonl }
+
+    public static func response(_ format: Format, admin: AdminService, from cursor: AuditCursor?, pageSize: Int = 1000,
+                                maximum: Int = 100_000) async throws -> Response {
+        let first = try await admin.log(before: cursor, limit: pageSize)
         let body = ResponseBody { writer in
             var page = first
             var lines = 0
-            if format == .csv { try await writer.write(ByteBuffer(string: LogExport.csvLine(LogEntry.csvHeader))) }
+            var header = true
             while true {
-                let rows = page.entries.prefix(maximum - lines)
-                try await writer.write(ByteBuffer(string: rows.map { LogExport.line(LogEntry(entry: $0), format) }.joined()))
+                let rows = Array(page.entries.prefix(maximum - lines))
+                let text = format == .csv ? AdminLogExport.csv(rows, header: header) : AdminLogExport.jsonl(rows)
+                try await writer.write(ByteBuffer(string: text))
+                header = false
                 lines += rows.count
                 guard let next = page.next, lines < maximum else { break }
                 page = try await admin.log(before: next, limit: pageSize)
@@ -56,32 +68,5 @@ extension AdminAPI {
         return Response(status: .ok, headers: [
             .contentType: type, .cacheControl: "no-store", .contentDisposition: "attachment; filename=\"\(name)\"",
         ], body: body)
-    }
-}
-
-/// The admin log as lines of a file: CSV (RFC 4180, CRLF line ends) or JSON
-/// Lines. CSV cells that a spreadsheet would run as a formula are defused.
-enum LogExport {
-    static func line(_ entry: AdminAPI.LogEntry, _ format: AdminAPI.LogFormat) -> String {
-        switch format {
-        case .csv: csvLine(entry.csvFields)
-        case .jsonl, .json: String(decoding: (try? JSONBody.encoder.encode(entry)) ?? Data("{}".utf8), as: UTF8.self) + "\n"
-        }
-    }
-
-    static func csvLine(_ fields: [String]) -> String {
-        fields.map(csvCell).joined(separator: ",") + "\r\n"
-    }
-
-    /// One cell, quoted when it holds a quote, comma or line break. A cell
-    /// that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a
-    /// leading `'`: a target's name or an app password's name is chosen by a
-    /// user, and a spreadsheet would otherwise evaluate it when the
-    /// administrator opens the file.
-    static func csvCell(_ value: String) -> String {
-        var cell = value
-        if let first = cell.unicodeScalars.first, ["=", "+", "-", "@", "\t", "\r"].contains(first) { cell = "'" + cell }
-        guard cell.unicodeScalars.contains(where: { "\",\r\n".unicodeScalars.contains($0) }) else { return cell }
-        return "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }

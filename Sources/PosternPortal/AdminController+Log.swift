@@ -31,32 +31,10 @@ extension AdminController {
     }
 
     func exportCSV(_ request: Request, context: BrowserContext) async throws -> Response {
-        let entries = try await wholeLog()
-        return download(AdminLogExport.csv(entries, header: true), type: "text/csv; charset=utf-8", name: "postern-admin-log.csv")
+        try await AdminLogDownload.response(.csv, admin: admin, from: nil)
     }
 
     func exportJSONL(_ request: Request, context: BrowserContext) async throws -> Response {
-        let entries = try await wholeLog()
-        return download(AdminLogExport.jsonl(entries), type: "application/jsonl; charset=utf-8", name: "postern-admin-log.jsonl")
-    }
-
-    /// Every entry, newest first, read a thousand at a time (the admin log
-    /// grows by what people do by hand, so it stays small).
-    func wholeLog() async throws -> [AdminLogEntry] {
-        var entries: [AdminLogEntry] = []
-        var cursor: AuditCursor?
-        repeat {
-            let page = try await admin.log(before: cursor, limit: 1000)
-            entries += page.entries
-            cursor = page.next
-        } while cursor != nil
-        return entries
-    }
-
-    /// A file the browser saves rather than shows, never cached.
-    func download(_ text: String, type: String, name: String) -> Response {
-        Response(status: .ok, headers: [
-            .contentType: type, .contentDisposition: "attachment; filename=\"\(name)\"", .cacheControl: "no-store",
-        ], body: .init(byteBuffer: ByteBuffer(string: text)))
+        try await AdminLogDownload.response(.jsonl, admin: admin, from: nil)
     }
 }
