@@ -50,6 +50,7 @@ extension AccountService {
         guard try await proveSecondFactor(.totp(code), account: account, door: .totpOff, clientIP: RequestOrigin.clientIP) else {
             throw PosternError.invalidCode
         }
+        if account.isAdmin, try await store.securityKeys(accountID: account.id).isEmpty { throw PosternError.adminNeedsFactor }
         _ = try await store.deleteTOTP(accountID: account.id, audit: changeEvent(.totpDisabled, account, .totpDisabled))
     }
 

@@ -158,19 +158,25 @@ public struct AdminOverview: Sendable, Equatable {
     /// Sources this instance is slowing down now (the pacing is per instance).
     public var slowedSources: [SlowedSource] = []
 
+    /// `domains`: every domain; the overview keeps the largest `AdminOverviewQueries.rows`.
     public init(days: Int, domains: [Domain], accountPasswordClients: [AccountPasswordClient], staleAppPasswords: [StaleAppPassword],
                 refusals: [ReasonCount], hours: [Hour], adoption: [Day]) {
         self.days = days
         self.domains = domains
+        accounts = domains.reduce(0) { $0 + $1.accounts }
+        accountsWithMFA = domains.reduce(0) { $0 + $1.withMFA }
         self.accountPasswordClients = accountPasswordClients
         self.staleAppPasswords = staleAppPasswords
         self.refusals = refusals
         self.hours = hours
         self.adoption = adoption
+        self.domains = Array(domains.sorted { ($1.accounts, $0.domain) < ($0.accounts, $1.domain) }.prefix(AdminOverviewQueries.rows))
     }
 
-    public var accounts: Int { domains.reduce(0) { $0 + $1.accounts } }
-    public var accountsWithMFA: Int { domains.reduce(0) { $0 + $1.withMFA } }
+    /// Every account, and those with a second factor (`domains` lists at
+    /// most `AdminOverviewQueries.rows` of them, the largest first).
+    public var accounts: Int = 0
+    public var accountsWithMFA: Int = 0
 
     /// How long stale is.
     public static let staleAfter: TimeInterval = 90 * 86_400

@@ -39,7 +39,7 @@ extension AccountService {
 
     /// Disables or enables an account. Disabling ends its sessions, here and
     /// on the mail and chat servers.
-    public func setDisabled(username: String, _ disabled: Bool, by actor: AdminActor = .commandLine) async throws {
+    func setDisabled(username: String, _ disabled: Bool, by actor: AdminActor) async throws {
         let account = try await account(username: username)
         var event = adminEvent(disabled ? .accountDisabled : .accountEnabled, disabled ? .disable : .enable, account, by: actor)
         if disabled { event.terminations = endSessions(.accountDisabled, account, key: event.id) }
@@ -49,7 +49,7 @@ extension AccountService {
 
     /// Removes every second factor (authenticator app, security keys) and the
     /// recovery codes, for a user who lost them.
-    public func resetMFA(username: String, by actor: AdminActor = .commandLine) async throws {
+    func resetMFA(username: String, by actor: AdminActor) async throws {
         let account = try await account(username: username)
         func step(_ what: String) -> AuditEvent {
             var event = AuditEvent(accountID: account.id, kind: .mfaReset, result: .ok, reason: "admin: \(what)", at: clock.now)
@@ -113,7 +113,10 @@ public struct AdminService: Sendable {
     /// A page of users whose name contains `query`, and the cursor of the next page.
     public func users(query: String?, after: String?, limit: Int = pageSize) async throws -> (users: [AdminUserSummary], next: String?) {
         let query = query?.trimmingCharacters(in: .whitespaces)
-        if let query, query.count > 254 { throw PosternError.invalidRequest("query is longer than an address can be.") }
+        if let query, query.utf8.count > Username.maximumLength { throw PosternError.invalidRequest("query is longer than an address can be.") }
+        for text in [query, after].compactMap({ $0 }) where text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw PosternError.invalidRequest("query and cursor cannot hold control characters.")
+        }
         let page = max(1, min(limit, 200))
         let users = try await store.adminUsers(matching: query?.lowercased(), after: after, limit: page)
         return (users, users.count == page ? users.last?.username : nil)
@@ -152,7 +155,11 @@ public struct AdminService: Sendable {
         }
         switch action {
         case .disable, .enable: try await accounts.setDisabled(username: username, action == .disable, by: actor)
-        case .resetMFA: try await accounts.resetMFA(username: username, by: actor)
+        case .resetMFA:
+            try await accounts.resetMFA(username: username, by: actor)
+            // An administrator without a factor could be claimed by whoever
+            // sets one up first: the role goes with the factors.
+            if account.isAdmin { try await setAdmin(account, false, by: actor) }
         case .revokeAppPassword: try await revokeAppPassword(account, id: appPasswordID, by: actor)
         case .revokeAppPasswords:
             var event = accounts.adminEvent(.appPasswordRevoked, .revokeAppPasswords, account, by: actor, reason: "all")
@@ -177,9 +184,9 @@ public struct AdminService: Sendable {
         }
     }
 
-    /// Sends the owner a reset link, as if they had asked (at most one live
-    /// link; none while one sent in the last 10 minutes is open). The
-    /// administrator never sees the link.
+    /// Sends the owner a reset link, saying an administrator sent it (at most
+    /// one live link; none while one sent in the last 10 minutes is open).
+    /// The administrator never sees the link.
     private func sendReset(_ account: Account, by actor: AdminActor) async throws {
         guard !account.disabled else { throw PosternError.invalidRequest("The account is disabled; enable it before sending a reset.") }
         var event = accounts.adminEvent(.passwordResetRequested, .sendReset, account, by: actor, notify: false)
@@ -187,7 +194,14 @@ public struct AdminService: Sendable {
         if !sent { throw PosternError.invalidRequest("A reset link was sent less than 10 minutes ago and is still open.") }
     }
 
+    /// Grants or removes the role. Only an account with a second factor may
+    /// become an administrator: whoever first sets up a factor on a
+    /// factor-less administrator would own the console, so the role comes
+    /// after the factor, never before it.
     private func setAdmin(_ account: Account, _ admin: Bool, by actor: AdminActor) async throws {
+        if admin, !account.mfaEnabled {
+            throw PosternError.invalidRequest("\(account.username) has no second factor. The console needs one: have them set up an authenticator app or a security key first, then grant the role.")
+        }
         let event = accounts.adminEvent(admin ? .adminGranted : .adminRevoked, admin ? .grantAdmin : .revokeAdmin, account, by: actor)
         guard try await store.setAdmin(accountID: account.id, admin, audit: event) else { throw PosternError.notFound }
     }

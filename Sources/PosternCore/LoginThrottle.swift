@@ -198,13 +198,12 @@ public final class LoginThrottle: Sendable {
     /// The sources (addresses and networks, never names) this instance is
     /// pacing now, with their failures in the window, longest wait first.
     public func slowedSources(now: Date, limit: Int = 100) -> [SlowedSource] {
-        state.withLock { state in
-            state.notBefore.compactMap { key, until -> SlowedSource? in
-                guard until > now, let source = Self.sourceName(key) else { return nil }
-                return SlowedSource(source: source, failures: count(&state, key, within: policy.sourceWindow, now: now), until: until)
-            }
-            .sorted { ($0.until, $0.source) > ($1.until, $1.source) }
-            .prefix(limit).map { $0 }
+        // Copied under the lock, ranked outside it: every login waits on this lock.
+        let waiting = state.withLock { state in state.notBefore.filter { $0.value > now && !$0.key.hasPrefix("name:") } }
+        let top = waiting.sorted { ($0.value, $0.key) > ($1.value, $1.key) }.prefix(limit)
+        let failures = state.withLock { state in top.map { count(&state, $0.key, within: policy.sourceWindow, now: now) } }
+        return zip(top, failures).compactMap { entry, failures in
+            Self.sourceName(entry.key).map { SlowedSource(source: $0, failures: failures, until: entry.value) }
         }
     }
 

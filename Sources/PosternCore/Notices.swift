@@ -221,9 +221,14 @@ public struct NoticeComposer: Sendable {
     }
 
     /// The password-reset email. The link holds the token; the outbox holds it sealed.
-    public func passwordResetLink(recipient: String, token: String, validFor: TimeInterval, clientIP: String?, at: Date) -> Notice? {
-        notice(to: recipient, subject: "Reset your password",
-               lines: ["Someone (hopefully you) asked to reset the password of \(recipient) at \(Self.when(at)), \(Self.place(clientIP)).",
+    /// `byAdministrator`: an administrator sent it; it says so, without their address.
+    public func passwordResetLink(recipient: String, token: String, validFor: TimeInterval, clientIP: String?, at: Date,
+                                  byAdministrator: Bool = false) -> Notice? {
+        let who = byAdministrator
+            ? "An administrator of this server sent you a link to reset the password of \(recipient) at \(Self.when(at))."
+            : "Someone (hopefully you) asked to reset the password of \(recipient) at \(Self.when(at)), \(Self.place(clientIP))."
+        return notice(to: recipient, subject: "Reset your password",
+               lines: [who,
                        "The link below works once, for \(Int(validFor / 60)) minutes. If your account uses two-factor authentication you will also need your authenticator app, a security key or a recovery code.",
                        "If you did not ask for this, ignore this message: your password stays as it is."],
                action: ("Set a new password", "/reset?token=\(token)"))

@@ -36,7 +36,7 @@ extension AccountService {
         let reset = PasswordReset(tokenDigest: Self.resetDigest(token), accountID: account.id, createdAt: now,
                                   expiresAt: now.addingTimeInterval(policy.resetTokenLifetime))
         if let notice = notices?.passwordResetLink(recipient: account.username, token: token, validFor: policy.resetTokenLifetime,
-                                                   clientIP: RequestOrigin.clientIP, at: now) {
+                                                   clientIP: RequestOrigin.clientIP, at: now, byAdministrator: event.byAdministrator) {
             event.notices = [notice]
         }
         return try await store.savePasswordReset(reset, unlessOpenSince: now.addingTimeInterval(-600), audit: event)

@@ -32,6 +32,8 @@ public enum PosternError: Error, Equatable, Sendable {
     case forbidden
     /// This needs a second factor set up first (an administrator's console).
     case mfaSetupRequired
+    /// An administrator cannot remove their last second factor.
+    case adminNeedsFactor
 
     /// For refusals that end by themselves, how many seconds until they do
     /// (an HTTP 429's `Retry-After`); nil for every other error.
@@ -75,6 +77,7 @@ public enum PosternError: Error, Equatable, Sendable {
         case .secondFactorLocked: "second_factor_locked"
         case .forbidden: "forbidden"
         case .mfaSetupRequired: "mfa_setup_required"
+        case .adminNeedsFactor: "admin_needs_second_factor"
         }
     }
 
@@ -106,6 +109,7 @@ public enum PosternError: Error, Equatable, Sendable {
             "Too many wrong codes for this account. Codes from the authenticator app are refused for up to an hour; use a security key or a recovery code."
         case .forbidden: "Only administrators may do this."
         case .mfaSetupRequired: "Set up two-step sign-in (an authenticator app or a security key) before using the administrator console."
+        case .adminNeedsFactor: "Administrators keep a second factor. Add another authenticator app or security key first, or have the administrator role removed."
         }
     }
 }

@@ -108,6 +108,14 @@ extension AccountService {
     /// the last two keys.
     public func removeSecurityKey(account: Account, session: Session, credentialID: Data) async throws {
         let audit = changeEvent(.securityKeyRemoved, account, .securityKeyRemoved)
+        // An administrator keeps a factor: the removal is refused when it is the last.
+        if account.isAdmin {
+            switch try await store.removeSecurityKeyUnlessLast(credentialID: credentialID, accountID: account.id, audit: audit) {
+            case .removed: return
+            case .notFound: throw PosternError.notFound
+            case .lastFactor: throw PosternError.adminNeedsFactor
+            }
+        }
         if !needsReauthentication(session) {
             guard try await store.removeSecurityKey(credentialID: credentialID, accountID: account.id, audit: audit) else { throw PosternError.notFound }
             return

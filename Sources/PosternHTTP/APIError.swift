@@ -43,7 +43,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .invalidCredentials, .otpRequired: .unauthorized
         case .notFound, .invalidResetToken: .notFound
         case .appPasswordLimit: .conflict
-        case .totpNotPending, .totpNotEnabled, .securityKeyTaken: .conflict
+        case .totpNotPending, .totpNotEnabled, .securityKeyTaken, .adminNeedsFactor: .conflict
         case .reauthenticationRequired, .forbidden, .mfaSetupRequired: .forbidden
         default: .badRequest
         }

@@ -198,7 +198,7 @@ struct AdminAPIActionTests {
         try await withHarness { h in
             for name in ["a", "b", "c", "d", "e"] {
                 _ = try await h.environment.accounts.createAccount(username: "\(name)@example.org", password: Base.password)
-                try await h.environment.admin.perform(.grantAdmin, on: "\(name)@example.org", by: .commandLine)
+                try await h.environment.admin.perform(.disable, on: "\(name)@example.org", by: .commandLine)
                 h.clock.advance(1)
             }
             for (cap, expected) in [(100, 5), (3, 3)] {

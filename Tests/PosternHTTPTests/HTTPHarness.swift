@@ -49,6 +49,15 @@ struct HTTPHarness {
     let directory: URL
     let clock: TestClock
 
+    /// Sets the administrator role in the store directly, without a second
+    /// factor: a state the console must still refuse (the core grants the
+    /// role only with a factor; a crash or a hand-edited row can leave it).
+    func forceAdmin(_ username: String) async throws {
+        let account = try await environment.accounts.account(username: username)
+        _ = try await environment.store.setAdmin(accountID: account.id, true,
+                                                 audit: AuditEvent(accountID: account.id, kind: .adminGranted, result: .ok, at: clock.now))
+    }
+
     static func make(_ configure: (inout PosternConfig) -> Void = { _ in }) async throws -> HTTPHarness {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("postern-http-\(UUID().uuidString)")
         var config = PosternConfig()

@@ -75,7 +75,7 @@ struct SessionTerminationTests {
                 let app = try await portal.call(.post, "/api/v1/app-passwords", json: ["name": "Chat", "protocols": ["xmpp"]], token: token)
                 #expect(try await portal.call(.delete, "/api/v1/app-passwords/\(app["id"]!)", token: token).status == .noContent)
                 #expect(try await h.environment.store.terminations(accountID: nil, limit: 10).isEmpty)
-                try await h.environment.accounts.setDisabled(username: "alice@example.org", true)
+                try await h.environment.admin.perform(.disable, on: "alice@example.org", by: .commandLine)
                 let orders = try await h.environment.store.terminations(accountID: nil, limit: 10)
                 #expect(orders.map(\.cause) == [.accountDisabled] && orders.first?.addresses == [])
             }
@@ -87,7 +87,7 @@ struct SessionTerminationTests {
         try await withHarness(Self.configure) { h in
             try await h.run { portal, _ in
                 let token = try await HTTPHarness.signUp(portal)
-                try await h.environment.accounts.setDisabled(username: "alice@example.org", true)
+                try await h.environment.admin.perform(.disable, on: "alice@example.org", by: .commandLine)
                 let driver = ScriptedDriver(answer: .failure(TerminationFailure(description: "cannot reach 127.0.0.1:9 (connection refused)")))
                 #expect(await service(h, driver).terminateDue() == 1)
                 #expect(await service(h, driver).terminateDue() == 0, "waits for the retry")

@@ -177,7 +177,7 @@ struct UserAPITests {
 
                 let wrong = try await verify(auth, "alice@example.org", "wrong password")
                 let unknown = try await verify(auth, "nobody@example.org", "wrong password")
-                try await h.environment.accounts.setDisabled(username: "alice@example.org", true)
+                try await h.environment.admin.perform(.disable, on: "alice@example.org", by: .commandLine)
                 let disabled = try await verify(auth, "alice@example.org", Self.password)
                 #expect([wrong, unknown, disabled].allSatisfy { $0.status == .unauthorized && $0.text == wrong.text })
                 #expect(try await portal.call(.get, "/api/v1/account", token: token).status == .unauthorized)

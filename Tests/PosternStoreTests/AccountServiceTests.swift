@@ -51,7 +51,7 @@ struct AccountServiceTests {
         }
         _ = try await h.accounts.signIn(username: "alice@example.org", password: Self.password, otp: h.code(for: enrolment, offset: 1), clientIP: nil)
 
-        try await h.accounts.setDisabled(username: "alice@example.org", true)
+        try await AdminService(accounts: h.accounts, store: h.test.store).perform(.disable, on: "alice@example.org", by: .commandLine)
         #expect(try await h.accounts.resolveSession(token: token) == nil, "disabling ends sessions")
     }
 
@@ -105,7 +105,7 @@ struct AccountServiceTests {
         try await h.test.store.addSecurityKey(SecurityKey(credentialID: Data([1]), accountID: alice.id, name: "Key", publicKey: Data([2]), algorithm: -7,
                                                           signCount: 0, createdAt: h.clock.now), audit: AuditEvent(accountID: alice.id, kind: .securityKeyAdded, result: .ok, at: h.clock.now))
         _ = try await h.accounts.generateRecoveryCodes(account: alice)
-        try await h.accounts.resetMFA(username: "alice@example.org")
+        try await AdminService(accounts: h.accounts, store: h.test.store).perform(.resetMFA, on: "alice@example.org", by: .commandLine)
         #expect(try await h.accounts.account(username: "alice@example.org").mfaEnabled == false)
         #expect(try await h.accounts.secondFactorMethods(account: alice).isEmpty)
     }

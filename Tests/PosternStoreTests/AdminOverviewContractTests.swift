@@ -113,8 +113,8 @@ struct AdminOverviewContractTests {
                                   signCount: 0, createdAt: Self.now.addingTimeInterval(-2.5 * Self.day))
             try await store.addSecurityKey(key, audit: Fixture.audit(cy.id))
             let overview = try await store.adminOverview(now: Self.now, days: 7)
-            #expect(overview.domains == [AdminOverview.Domain(domain: "example.net", accounts: 1, withMFA: 1),
-                                         AdminOverview.Domain(domain: "example.org", accounts: 2, withMFA: 1)])
+            #expect(overview.domains == [AdminOverview.Domain(domain: "example.org", accounts: 2, withMFA: 1),
+                                         AdminOverview.Domain(domain: "example.net", accounts: 1, withMFA: 1)], "the largest first")
             #expect(overview.accounts == 3 && overview.accountsWithMFA == 2)
             let days = overview.adoption
             #expect(days.count == 30)

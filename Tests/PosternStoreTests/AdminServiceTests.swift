@@ -22,8 +22,8 @@ struct AdminServiceTests {
         let admin = AdminService(accounts: h.accounts, store: h.test.store)
         let created = try await h.accounts.createAccount(username: "boss@example.org", password: password, byAdministrator: true)
         let user = try await h.accounts.createAccount(username: "tb@example.org", password: password, byAdministrator: true)
-        try await admin.perform(.grantAdmin, on: created.username, by: .commandLine)
         let enrolment = try await h.enableTOTP(created)
+        try await admin.perform(.grantAdmin, on: created.username, by: .commandLine)
         return Setup(h: h, admin: admin, boss: try await h.accounts.account(username: created.username), enrolment: enrolment, user: user)
     }
 
@@ -38,9 +38,12 @@ struct AdminServiceTests {
         let s = try await Self.setup()
         #expect(throws: PosternError.forbidden) { try s.admin.authorize(s.user) }
         let plain = try await s.h.accounts.createAccount(username: "new@example.org", password: Self.password, byAdministrator: true)
-        try await s.admin.perform(.grantAdmin, on: plain.username, by: s.actor)
-        let newAdmin = try await s.h.accounts.account(username: plain.username)
-        #expect(newAdmin.isAdmin)
+        await #expect(throws: PosternError.self, "whoever set up the first factor would own the console") {
+            try await s.admin.perform(.grantAdmin, on: plain.username, by: s.actor)
+        }
+        #expect(try await s.h.accounts.account(username: plain.username).isAdmin == false)
+        var newAdmin = plain
+        newAdmin.isAdmin = true  // as a crash or a hand-edited row could leave it
         #expect(throws: PosternError.mfaSetupRequired) { try s.admin.authorize(newAdmin) }
         try s.admin.authorize(s.boss)
 
@@ -103,6 +106,23 @@ struct AdminServiceTests {
         await s.h.test.close()
     }
 
+    @Test("the role goes with the factors: reset-mfa removes it; an administrator cannot turn off their last factor")
+    func roleNeedsFactor() async throws {
+        let s = try await Self.setup()
+        await #expect(throws: PosternError.adminNeedsFactor) {
+            try await s.h.accounts.disableTOTP(account: s.boss, password: Self.password, code: s.h.code(for: s.enrolment))
+        }
+        #expect(try await s.h.accounts.account(username: s.boss.username).mfaEnabled)
+        let other = try await s.h.accounts.createAccount(username: "second@example.org", password: Self.password, byAdministrator: true)
+        _ = try await s.h.enableTOTP(other)
+        try await s.admin.perform(.grantAdmin, on: other.username, by: s.actor)
+        s.h.clock.advance(1)
+        try await s.admin.perform(.resetMFA, on: other.username, by: s.actor)
+        let after = try await s.h.accounts.account(username: other.username)
+        #expect(!after.isAdmin && !after.mfaEnabled)
+        #expect(Set(try await s.admin.log(before: nil).entries.prefix(2).map(\.action)) == [.revokeAdmin, .resetMFA])
+    }
+
     @Test("an administrator cannot lock themselves out here; unknown users are not found")
     func selfAndMissing() async throws {
         let s = try await Self.setup()
@@ -115,6 +135,8 @@ struct AdminServiceTests {
         await #expect(throws: PosternError.notFound) { _ = try await s.admin.user(username: "ghost@example.org") }
         await #expect(throws: PosternError.self) { _ = try await s.admin.overview(days: 8) }
         await #expect(throws: PosternError.self) { _ = try await s.admin.users(query: String(repeating: "a", count: 300), after: nil) }
+        await #expect(throws: PosternError.self) { _ = try await s.admin.users(query: "a\u{0}b", after: nil) }
+        await #expect(throws: PosternError.self) { _ = try await s.admin.users(query: nil, after: "a\u{0}") }
     }
 
     @Test("the user page shows factors by kind and name, and the overview lists the throttle's slowed sources")

@@ -48,7 +48,7 @@ struct AuthenticatorTests {
         #expect(await h.login("alice@example.org", live.password) == allowLive)
         let hits = h.authenticator.credentials.lookups.hits
         #expect(cached ? hits >= 3 : hits == 0, "the cached runs answer repeated logins from memory")
-        try await h.accounts.setDisabled(username: "alice@example.org", true)
+        try await AdminService(accounts: h.accounts, store: h.test.store).perform(.disable, on: "alice@example.org", by: .commandLine)
         #expect(await h.login("alice@example.org", live.password) == .decided(.deny(.accountDisabled)))
         #expect(await h.login("alice@example.org", Self.password) == .decided(.deny(.accountDisabled)))
     }
