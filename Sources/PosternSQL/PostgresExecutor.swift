@@ -51,16 +51,20 @@ public final class PostgresExecutor: SQLExecutor {
 
     /// Starts the pool (it connects lazily, so a database that is down now
     /// does not stop Postern from starting its listeners later).
+    /// `operationTimeout` bounds each query, waiting for a connection
+    /// included (tests on a loaded machine give it longer).
     public static func open(settings: Settings, maximumConnections: Int = 20, connectTimeout: Duration = .seconds(5),
-                            logger: Logger) async -> PostgresExecutor {
-        let executor = PostgresExecutor(settings: settings, maximumConnections: maximumConnections, connectTimeout: connectTimeout, logger: logger)
+                            operationTimeout: Duration = .seconds(5), logger: Logger) async -> PostgresExecutor {
+        let executor = PostgresExecutor(settings: settings, maximumConnections: maximumConnections, connectTimeout: connectTimeout,
+                                        operationTimeout: operationTimeout, logger: logger)
         // Let the pool's run loop start before the first lease.
         for _ in 0..<5 { await Task.yield() }
         return executor
     }
 
-    init(settings: Settings, maximumConnections: Int = 20, connectTimeout: Duration = .seconds(5), logger: Logger) {
-        operationTimeout = .seconds(5)
+    init(settings: Settings, maximumConnections: Int = 20, connectTimeout: Duration = .seconds(5), operationTimeout: Duration = .seconds(5),
+         logger: Logger) {
+        self.operationTimeout = operationTimeout
         var configuration = PostgresClient.Configuration(
             host: settings.host, port: settings.port, username: settings.username, password: settings.password, database: settings.database,
             tls: settings.requireTLS ? .require(.makeClientConfiguration()) : .disable)

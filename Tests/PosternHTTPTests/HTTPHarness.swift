@@ -77,7 +77,8 @@ struct HTTPHarness {
         guard environment["POSTERN_TEST_DATABASE"] == "postgres", let admin = environment["POSTERN_TEST_POSTGRES_URL"],
               var settings = PostgresExecutor.Settings(url: admin) else { return nil }
         let name = "h_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        let executor = await PostgresExecutor.open(settings: settings, maximumConnections: 1, logger: Logger(label: "test"))
+        let executor = await PostgresExecutor.open(settings: settings, maximumConnections: 1, connectTimeout: .seconds(30),
+                                                   operationTimeout: .seconds(60), logger: Logger(label: "test"))
         _ = try await executor.read { db in try await db.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
         await executor.shutdown()
         settings.database = name

@@ -201,7 +201,8 @@ struct CredentialFeedInstancesTests {
         let test = try await StoreKind.postgres.make()
         let settings = try #require(test.postgres)
         let a = CredentialFeedTests.Instance(try #require(test.executor))
-        let b = CredentialFeedTests.Instance(await PostgresExecutor.open(settings: settings, maximumConnections: 4, logger: Logger(label: "b")),
+        let b = CredentialFeedTests.Instance(await PostgresExecutor.open(settings: settings, maximumConnections: 4, connectTimeout: .seconds(30),
+                                                                                  operationTimeout: .seconds(30), logger: Logger(label: "b")),
                                              freshness: .seconds(1))
         let watching = Task { await b.feed.watch() }
         defer {

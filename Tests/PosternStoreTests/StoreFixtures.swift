@@ -49,12 +49,16 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
             // A fresh database per test, so tests run in parallel untouched by each other.
             let adminURL = Self.postgresAdminURL!
             let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-            let admin = await PostgresExecutor.open(settings: .init(url: adminURL)!, maximumConnections: 1, logger: Logger(label: "test"))
+            // Generous bounds: hundreds of tests in parallel on a small
+            // machine can keep PostgreSQL busier than production ever waits.
+            let admin = await PostgresExecutor.open(settings: .init(url: adminURL)!, maximumConnections: 1, connectTimeout: .seconds(30),
+                                                    operationTimeout: .seconds(60), logger: Logger(label: "test"))
             _ = try await admin.read { db in try await db.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
             await admin.shutdown()
             var settings = PostgresExecutor.Settings(url: adminURL)!
             settings.database = name
-            let executor = await PostgresExecutor.open(settings: settings, maximumConnections: 8, logger: Logger(label: "test"))
+            let executor = await PostgresExecutor.open(settings: settings, maximumConnections: 8, connectTimeout: .seconds(30),
+                                                       operationTimeout: .seconds(30), logger: Logger(label: "test"))
             try await Migrations.migrate(executor)
             return TestStore(store: SQLStore(executor: executor), executor: executor, postgres: settings) {
                 // The database is dropped by the next run's clean-up of the whole server.
