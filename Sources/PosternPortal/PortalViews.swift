@@ -109,8 +109,8 @@ public struct PortalViews: Sendable {
     /// The messages a page shows for `?notice=` and `?done=` after a redirect.
     static let notices: [String: String] = [
         "password_changed": "Your password was changed. Your other sessions were signed out.",
-        "mfa_on": "Multi-factor authentication is on. Mail and chat apps now need app passwords.",
-        "mfa_off": "Multi-factor authentication is off.",
+        "mfa_on": "Two-step sign-in is on. Mail and chat apps now need app passwords.",
+        "mfa_off": "Two-step sign-in is off.",
         "revoked": "The app password was revoked. Any app still using it can no longer sign in.",
         "revoked_all": "All app passwords were revoked.",
         "confirmed": "Thanks. You can make your change now.",
