@@ -3,6 +3,8 @@ Thunderbird gets its password, and the list says when and from where it was
 last used, in words people read."""
 import os
 import re
+import subprocess
+import tempfile
 from datetime import datetime, timezone
 
 import requests
@@ -24,6 +26,16 @@ def sign_up(server, browser):
     browser.find_element(By.ID, "username").send_keys(USER)
     submitting(browser, lambda: browser.find_element(By.ID, "password").send_keys(PASSWORD, Keys.ENTER))
     wait_until(lambda: browser.current_url.endswith("/security"), 30, "the Security overview")
+
+
+def read_qr(element):
+    """The text of the QR code `element` draws, read from its screenshot by zbarimg."""
+    path = os.path.join(tempfile.mkdtemp(prefix="postern-qr-"), "qr.png")
+    element.parent.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)  # whole, not cut by the viewport
+    element.screenshot(path)
+    result = subprocess.run(["zbarimg", "--quiet", "--raw", path], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.rstrip("\n")
 
 
 def check_time(element):
@@ -107,6 +119,16 @@ def test_overview_and_thunderbird(server, browser):
     # An old path that moved lands on its page.
     assert requests.get(f"{server.url}/security/app-passwords", cookies={c["name"]: c["value"] for c in browser.get_cookies()},
                         allow_redirects=False, timeout=30).headers["Location"] == "/security/devices"
+
+    # Another app, by hand: the settings and the password, and a QR code of the settings alone.
+    browser.get(f"{server.url}/security/devices#by-hand")
+    browser.find_element(By.ID, "name").send_keys("Chat client")
+    submitting(browser, lambda: browser.find_element(By.XPATH, "//button[normalize-space()='Generate new password']").click())
+    wait_until(lambda: "/security/app-passwords/new/" in browser.current_url, 30, "the new password")
+    other = browser.find_element(By.ID, "app-password").get_attribute("data-password")
+    settings = read_qr(browser.find_element(By.CSS_SELECTOR, "#settings-qr svg"))
+    assert f"Username: {USER}" in settings and "port 993" in settings
+    assert other not in settings and other not in settings.replace(" ", ""), "never the password"
 
     # The Apple choice says plainly that it is not there yet.
     browser.get(f"{server.url}/security/devices")
