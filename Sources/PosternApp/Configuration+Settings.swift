@@ -91,6 +91,11 @@ extension PosternConfig {
                 "SMTP submission server shown to users with a new app password"),
         .stored("client.xmpp", \.clientXMPP, .hostAndPort, default: .described("public URL host, port 5222"),
                 "XMPP server shown to users with a new app password"),
+        .stored("device_setup.signing_certificate", \.deviceSetupSigningCertificate, .file, default: .none,
+                "PEM certificate (intermediates may follow it) that signs the Apple profiles device-setup links deliver; "
+                    + "needs `device_setup.signing_key`. Without both, profiles are unsigned"),
+        .stored("device_setup.signing_key", \.deviceSetupSigningKey, .file, default: .none,
+                "PEM private key (ECDSA P-256 or RSA) of `device_setup.signing_certificate`"),
     ]
 
     // MARK: - Mail and chat servers

@@ -43,6 +43,9 @@ public struct PosternConfig: Sendable, Equatable {
     public var clientPOP3 = HostAndPort(host: "", port: 995)
     public var clientSMTP = HostAndPort(host: "", port: 587)
     public var clientXMPP = HostAndPort(host: "", port: 5222)
+    /// PEM files that sign device-setup profiles: both or neither.
+    public var deviceSetupSigningCertificate: String?
+    public var deviceSetupSigningKey: String?
     public var saslListen: [SASLAddress] = []
     /// Peers that may connect to an `inet:` SASL socket: loopback by default.
     public var saslAllow: [IPNetwork] = PosternConfig.defaultSASLAllow

@@ -169,7 +169,20 @@ public final class PosternEnvironment: Sendable {
             server("SMTP (outgoing)", config.clientSMTP), server("XMPP (chat)", config.clientXMPP),
         ])
         portal.addRoutes(to: router)
+        try deviceSetupAPI().addRoutes(to: router)
         return router
+    }
+
+    /// Device-setup links and the profile they deliver, with the servers
+    /// the portal shows and the signer the settings name (a bad signing
+    /// setting refuses to start, naming it).
+    func deviceSetupAPI() throws -> DeviceSetupAPI {
+        func server(_ address: HostAndPort) -> AppleMailProfile.Server {
+            AppleMailProfile.Server(host: address.host.isEmpty ? config.publicHost : address.host, port: address.port)
+        }
+        let signer = try ProfileSigner.load(certificateFile: config.deviceSetupSigningCertificate, keyFile: config.deviceSetupSigningKey)
+        return DeviceSetupAPI(accounts: accounts, publicURL: config.publicURL, incoming: server(config.clientIMAP),
+                              outgoing: server(config.clientSMTP), signer: signer)
     }
 
     /// The auth listener's endpoints. Reads `nginx.backend_password_file` when set.

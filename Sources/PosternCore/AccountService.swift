@@ -61,7 +61,7 @@ public struct TOTPEnrolment: Sendable {
 /// The stores `AccountService` uses: all but the outbox, which only the
 /// delivery service reads (notices reach it through audit events).
 public typealias AccountServiceStore = AccountStore & TOTPStore & AppPasswordStore & SessionStore & RevealStore & SecurityKeyStore
-    & RecoveryCodeStore & AuditStore & PasswordResetStore & ThrottleStore
+    & RecoveryCodeStore & AuditStore & PasswordResetStore & ThrottleStore & DeviceSetupStore
 
 /// Everything a person (through the portal or the API) or an administrator
 /// (through the CLI) can do to an account. The rules live here; callers only
@@ -143,7 +143,9 @@ public struct AccountService: Sendable {
         guard try await verifyAccountPassword(current, account: account, door: .passwordChange) else { throw PosternError.invalidCredentials }
         try passwordPolicy.check(new, username: account.username)
         let hash = try await hasher.hash(new)
-        let event = changeEvent(.passwordChanged, account, .passwordChanged)
+        var event = changeEvent(.passwordChanged, account, .passwordChanged)
+        // Links asked for under the old password die with it, in its transaction.
+        event.cancelsDeviceSetups = true
         guard try await store.replacePasswordHash(accountID: account.id, expected: account.passwordHash, new: hash, audit: event) else {
             // Changed concurrently: make the caller start again with fresh state.
             throw PosternError.invalidCredentials

@@ -42,7 +42,11 @@ extension AccountService {
     func setDisabled(username: String, _ disabled: Bool, by actor: AdminActor) async throws {
         let account = try await account(username: username)
         var event = adminEvent(disabled ? .accountDisabled : .accountEnabled, disabled ? .disable : .enable, account, by: actor)
-        if disabled { event.terminations = endSessions(.accountDisabled, account, key: event.id) }
+        if disabled {
+            event.terminations = endSessions(.accountDisabled, account, key: event.id)
+            // A disabled account's waiting links die in the same transaction.
+            event.cancelsDeviceSetups = true
+        }
         guard try await store.setDisabled(accountID: account.id, disabled, audit: event) else { throw PosternError.notFound }
         if disabled { _ = try await store.deleteSessions(accountID: account.id, keeping: nil) }
     }
@@ -63,6 +67,8 @@ extension AccountService {
         // One notice and one admin-log line for the whole reset, with the last step.
         var last = adminEvent(.mfaReset, .resetMFA, account, by: actor, reason: "admin: recovery codes")
         last.terminations = endSessions(.mfaReset, account, key: last.id)
+        // The reset's last step cancels waiting setup links in its transaction.
+        last.cancelsDeviceSetups = true
         try await store.replaceRecoveryCodes(accountID: account.id, codes: [], audit: last)
     }
 }
@@ -166,7 +172,10 @@ public struct AdminService: Sendable {
             event.terminations = accounts.endSessions(.allAppPasswordsRevoked, account, key: event.id)
             _ = try await accounts.store.revokeAllAppPasswords(accountID: account.id, at: clock.now, audit: event)
         case .endSessions:
-            _ = try await store.endSessions(accountID: account.id, audit: accounts.adminEvent(.sessionsRevoked, .endSessions, account, by: actor))
+            // Signing out everywhere also cancels waiting setup links, in the same transaction.
+            var event = accounts.adminEvent(.sessionsRevoked, .endSessions, account, by: actor)
+            event.cancelsDeviceSetups = true
+            _ = try await store.endSessions(accountID: account.id, audit: event)
         case .sendReset: try await sendReset(account, by: actor)
         case .grantAdmin, .revokeAdmin: try await setAdmin(account, action == .grantAdmin, by: actor)
         }

@@ -14,6 +14,8 @@ public struct KeyRing: Sendable {
     /// Keys the names the guard counts failures under, so names that exist
     /// and names that don't are counted alike and never stored in clear.
     public let throttleNameKey: SymmetricKey
+    /// Digests device-setup link tokens (`DeviceSetupToken.digest`).
+    public let deviceSetupKey: SymmetricKey
     /// A public fingerprint of the server key, safe to store and show.
     public let fingerprint: String
 
@@ -29,6 +31,7 @@ public struct KeyRing: Sendable {
         csrfKey = derive("csrf")
         recoveryCodeKey = derive("recovery code")
         throttleNameKey = derive("throttle name")
+        deviceSetupKey = derive("device-setup token")
         let print = HKDF<SHA256>.deriveKey(inputKeyMaterial: master, info: Data("postern key fingerprint v1".utf8), outputByteCount: 16)
         fingerprint = print.withUnsafeBytes { Base32.encode($0).lowercased() }
     }

@@ -172,6 +172,9 @@ public struct NoticeComposer: Sendable {
 
     public enum Change: Sendable, Equatable {
         case appPasswordCreated(name: String)
+        /// Made by opening a device-setup link: the notice names both ends,
+        /// since whoever opened the link need not be whoever asked for it.
+        case appPasswordCreatedByLink(name: String, askedFrom: String?)
         case appPasswordRevoked(name: String)
         case allAppPasswordsRevoked(count: Int)
         case totpEnabled, totpDisabled
@@ -187,6 +190,9 @@ public struct NoticeComposer: Sendable {
         let what: String
         switch change {
         case .appPasswordCreated(let name): (subject, what) = ("New app password created", "A new app password \u{201C}\(name)\u{201D} was created for your account.")
+        case .appPasswordCreatedByLink(let name, let askedFrom):
+            (subject, what) = ("New app password created",
+                               "A new app password \u{201C}\(name)\u{201D} was created for your account, set up through a device link opened \(Self.place(clientIP)) (asked \(Self.place(askedFrom))).")
         case .appPasswordRevoked(let name): (subject, what) = ("App password revoked", "The app password \u{201C}\(name)\u{201D} was revoked. The client using it can no longer log in.")
         case .allAppPasswordsRevoked(let count): (subject, what) = ("All app passwords revoked", "All \(count) app passwords of your account were revoked.")
         case .totpEnabled: (subject, what) = ("Two-factor authentication turned on", "An authenticator app was set up for your account. Mail and chat clients now need app passwords.")

@@ -90,6 +90,8 @@ extension AccountService {
         let hash = try await hasher.hash(newPassword)
         var event = changeEvent(.passwordReset, account, .passwordReset)
         event.terminations = endSessions(.passwordReset, account, key: event.id)
+        // Cancelled in the reset's own transaction.
+        event.cancelsDeviceSetups = true
         guard try await store.completePasswordReset(tokenDigest: digest, accountID: account.id, newPasswordHash: hash,
                                                     revokeAppPasswords: policy.revokeAppPasswordsOnReset, now: clock.now, audit: event)
         else { throw PosternError.invalidResetToken }

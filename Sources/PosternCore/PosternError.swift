@@ -34,6 +34,10 @@ public enum PosternError: Error, Equatable, Sendable {
     case mfaSetupRequired
     /// An administrator cannot remove their last second factor.
     case adminNeedsFactor
+    /// The account has as many live device-setup links as it may.
+    case deviceSetupLimit(Int)
+    /// A device-setup link that is unknown, used, cancelled or expired.
+    case deviceSetupGone
 
     /// For refusals that end by themselves, how many seconds until they do
     /// (an HTTP 429's `Retry-After`); nil for every other error.
@@ -78,6 +82,8 @@ public enum PosternError: Error, Equatable, Sendable {
         case .forbidden: "forbidden"
         case .mfaSetupRequired: "mfa_setup_required"
         case .adminNeedsFactor: "admin_needs_second_factor"
+        case .deviceSetupLimit: "device_setup_limit"
+        case .deviceSetupGone: "device_setup_gone"
         }
     }
 
@@ -110,6 +116,9 @@ public enum PosternError: Error, Equatable, Sendable {
         case .forbidden: "Only administrators may do this."
         case .mfaSetupRequired: "Set up two-step sign-in (an authenticator app or a security key) before using the administrator console."
         case .adminNeedsFactor: "Administrators keep a second factor. Add another authenticator app or security key first, or have the administrator role removed."
+        case .deviceSetupLimit(let limit):
+            "You have \(limit) setup links waiting to be opened. Open or cancel one first; each works for 10 minutes."
+        case .deviceSetupGone: "This link was already used or has expired."
         }
     }
 }

@@ -201,6 +201,11 @@ public struct AuditEvent: Sendable, Equatable {
     public var byAdministrator = false
     /// The admin log's line for the change, written in the same transaction.
     public var adminLog: AdminLogEntry?
+    /// Cancels the account's device-setup links that are still waiting, in
+    /// the same transaction: set on changes after which a link asked for
+    /// earlier must not mint a password (a new password, a reset, every
+    /// session ended, the account disabled, its factors reset).
+    public var cancelsDeviceSetups = false
 
     public init(id: String? = nil, accountID: String?, kind: Kind, result: Outcome, reason: String? = nil,
                 loginProtocol: LoginProtocol? = nil, credential: String? = nil, appPasswordID: String? = nil,

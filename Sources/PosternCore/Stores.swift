@@ -226,6 +226,35 @@ public protocol ThrottleStore: Sendable {
     func succeeded(accountID: String, clientIP: String, since: Date) async throws -> Bool
 }
 
+/// One-time device-setup links. Every store method that takes an
+/// `AuditEvent` with `cancelsDeviceSetups` also cancels the account's waiting
+/// links, in the same transaction.
+public protocol DeviceSetupStore: Sendable {
+    /// Inserts `setup`, unless the account already has `liveLimit` links that
+    /// are unused, uncancelled and unexpired at `now`
+    /// (`PosternError.deviceSetupLimit`). A token-digest collision throws
+    /// `StoreError.conflict("token_digest")`.
+    func createDeviceSetup(_ setup: DeviceSetup, liveLimit: Int, now: Date) async throws
+    /// The link with this token digest, whatever its state, or nil.
+    func deviceSetup(tokenDigest: Data) async throws -> DeviceSetup?
+    /// In one transaction: marks the link of `appPassword`'s account with this
+    /// digest used (at `now`, from `clientIP`, naming `appPassword`), but only
+    /// while it is unused, uncancelled and unexpired — of concurrent calls,
+    /// on any number of instances, exactly one wins — then inserts
+    /// `appPassword` under `createAppPassword`'s rules and writes `audit`.
+    /// Returns the link as now stored, or nil when it could not be used.
+    /// Throws as `createAppPassword` does (`PosternError.appPasswordLimit`,
+    /// `StoreError.conflict("name")`, `conflict("digest")`). On nil or a
+    /// throw nothing changes: the link stays as it was.
+    func redeemDeviceSetup(tokenDigest: Data, now: Date, clientIP: String?, appPassword: AppPasswordRecord, limit: Int,
+                           audit: AuditEvent) async throws -> DeviceSetup?
+    /// The account's links in every state, newest first, at most `limit`.
+    func deviceSetups(accountID: String, limit: Int) async throws -> [DeviceSetup]
+    /// Cancels one of the account's links if it is neither used nor
+    /// cancelled. Returns whether it did.
+    func cancelDeviceSetup(accountID: String, id: String, at: Date) async throws -> Bool
+}
+
 /// Everything Postern stores.
 public protocol PosternStore: AccountStore, TOTPStore, AppPasswordStore, SessionStore, RevealStore, SecurityKeyStore,
-    RecoveryCodeStore, AuditStore, OutboxStore, PasswordResetStore, ThrottleStore, TerminationStore, AdminStore {}
+    RecoveryCodeStore, AuditStore, OutboxStore, PasswordResetStore, ThrottleStore, TerminationStore, AdminStore, DeviceSetupStore {}

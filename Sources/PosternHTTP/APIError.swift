@@ -42,7 +42,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .signupClosed: .forbidden
         case .invalidCredentials, .otpRequired: .unauthorized
         case .notFound, .invalidResetToken: .notFound
-        case .appPasswordLimit: .conflict
+        case .appPasswordLimit, .deviceSetupLimit: .conflict
+        case .deviceSetupGone: .gone
         case .totpNotPending, .totpNotEnabled, .securityKeyTaken, .adminNeedsFactor: .conflict
         case .reauthenticationRequired, .forbidden, .mfaSetupRequired: .forbidden
         default: .badRequest

@@ -176,6 +176,22 @@ public enum Migrations {
                 "CREATE INDEX admin_log_at ON admin_log (at, id)",
             ]
         },
+        // One-time links that set up a device. The token is kept only as a
+        // keyed digest; "used once" is the conditional update on used_at.
+        Migration(version: 11, name: "device-setup links") { dialect in
+            let blob = dialect == "postgresql" ? "BYTEA" : "BLOB"
+            return [
+                """
+                CREATE TABLE device_setups (
+                    id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                    kind TEXT NOT NULL, name TEXT NOT NULL, protocols TEXT NOT NULL, token_digest \(blob) NOT NULL,
+                    created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, created_from TEXT,
+                    used_at BIGINT, used_from TEXT, app_password_id TEXT, cancelled_at BIGINT)
+                """,
+                "CREATE UNIQUE INDEX device_setups_token_digest ON device_setups (token_digest)",
+                "CREATE INDEX device_setups_account ON device_setups (account_id, created_at)",
+            ]
+        },
     ]
 
     /// Which audit rows give a source known-good standing; the store's query

@@ -6,18 +6,29 @@ import SQLKit
 extension SQLStore: AppPasswordStore {
     public func createAppPassword(_ record: AppPasswordRecord, limit: Int, audit: AuditEvent) async throws {
         try await executor.write { db in
-            // The account's row lock first, so concurrent creations count one
-            // after the other and the limit holds on PostgreSQL as on SQLite.
-            try await db.raw("UPDATE accounts SET id = id WHERE id = \(bind: record.accountID)").run()
-            let row = try await db.raw("SELECT COUNT(*) AS n FROM app_passwords WHERE account_id = \(bind: record.accountID) AND revoked_at IS NULL").first()
-            if try row?.decode(column: "n", as: Int.self) ?? 0 >= limit { throw PosternError.appPasswordLimit(limit) }
-            try await db.raw("""
-                INSERT INTO app_passwords (id, account_id, name, digest, protocols, created_at, expires_at)
-                VALUES (\(bind: record.id), \(bind: record.accountID), \(bind: record.name), \(bind: record.digest),
-                        \(bind: Self.encode(record.protocols)), \(bind: record.createdAt.millis), \(bind: record.expiresAt?.millis))
-                """).run()
+            try await Self.lockAccount(record.accountID, db)
+            try await Self.insertAppPassword(record, limit: limit, db)
             try await Self.insert([audit], db)
         }
+    }
+
+    /// The account's row lock, taken first by every write that counts the
+    /// account's rows, so concurrent ones count one after the other (the
+    /// limits hold on PostgreSQL as on SQLite) and always lock in one order.
+    static func lockAccount(_ accountID: String, _ db: any SQLDatabase) async throws {
+        try await db.raw("UPDATE accounts SET id = id WHERE id = \(bind: accountID)").run()
+    }
+
+    /// Inserts an app password unless the account has `limit` active ones;
+    /// the caller holds the account's lock.
+    static func insertAppPassword(_ record: AppPasswordRecord, limit: Int, _ db: any SQLDatabase) async throws {
+        let row = try await db.raw("SELECT COUNT(*) AS n FROM app_passwords WHERE account_id = \(bind: record.accountID) AND revoked_at IS NULL").first()
+        if try row?.decode(column: "n", as: Int.self) ?? 0 >= limit { throw PosternError.appPasswordLimit(limit) }
+        try await db.raw("""
+            INSERT INTO app_passwords (id, account_id, name, digest, protocols, created_at, expires_at)
+            VALUES (\(bind: record.id), \(bind: record.accountID), \(bind: record.name), \(bind: record.digest),
+                    \(bind: Self.encode(record.protocols)), \(bind: record.createdAt.millis), \(bind: record.expiresAt?.millis))
+            """).run()
     }
 
     public func appPassword(digest: Data) async throws -> AppPasswordRecord? {

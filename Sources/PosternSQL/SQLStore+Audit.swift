@@ -58,6 +58,7 @@ extension SQLStore: AuditStore {
             try await db.raw("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < \(bind: before.millis)").run()
             try await db.raw("DELETE FROM password_resets WHERE expires_at < \(bind: before.millis)").run()
             try await db.raw("DELETE FROM terminations WHERE state <> 'pending' AND created_at < \(bind: before.millis)").run()
+            try await db.raw("DELETE FROM device_setups WHERE created_at < \(bind: before.millis)").run()
             return events
         }
     }
@@ -89,6 +90,7 @@ extension SQLStore: AuditStore {
         try await insertNotices(events.flatMap(\.notices), at: now, db)
         try await insertTerminations(events.flatMap(\.terminations), db)
         try await insertAdminLog(events.compactMap(\.adminLog), db)
+        try await cancelDeviceSetups(for: events, db)
         for chunk in stride(from: 0, to: events.count, by: 200).map({ events[$0..<min($0 + 200, events.count)] }) {
             let insert = db.insert(into: "audit_events")
                 .columns("id", "account_id", "kind", "result", "reason", "protocol", "credential", "app_password_id", "client_ip", "at", "by_admin")

@@ -6,19 +6,7 @@ import PosternCore
 extension MemoryStore {
     public func createAppPassword(_ record: AppPasswordRecord, limit: Int, audit: AuditEvent) async throws {
         try write { state in
-            let active = state.appPasswords.values.filter { $0.accountID == record.accountID && $0.revokedAt == nil }
-            if active.count >= limit { throw PosternError.appPasswordLimit(limit) }
-            try state.requireAccount(record.accountID)
-            // The checks the SQL schema makes, in its order: primary key,
-            // unique digest, unique name among the active ones.
-            guard state.appPasswords[record.id] == nil else { throw StoreError.conflict("id") }
-            guard !state.appPasswords.values.contains(where: { $0.digest == record.digest }) else { throw StoreError.conflict("digest") }
-            guard !active.contains(where: { $0.name == record.name }) else { throw StoreError.conflict("name") }
-            // A new one is neither revoked nor used, whatever the record says.
-            var stored = record
-            stored.revokedAt = nil
-            stored.lastUse = nil
-            state.appPasswords[record.id] = stored
+            try state.insertAppPassword(record, limit: limit)
             try state.insert([audit])
         }
     }
@@ -62,6 +50,23 @@ extension MemoryStore {
 }
 
 extension MemoryStore.State {
+    /// Inserts an app password under the store's rules: the limit, then the
+    /// checks the SQL schema makes, in its order (primary key, unique
+    /// digest, unique name among the active ones).
+    mutating func insertAppPassword(_ record: AppPasswordRecord, limit: Int) throws {
+        let active = appPasswords.values.filter { $0.accountID == record.accountID && $0.revokedAt == nil }
+        if active.count >= limit { throw PosternError.appPasswordLimit(limit) }
+        try requireAccount(record.accountID)
+        guard appPasswords[record.id] == nil else { throw StoreError.conflict("id") }
+        guard !appPasswords.values.contains(where: { $0.digest == record.digest }) else { throw StoreError.conflict("digest") }
+        guard !active.contains(where: { $0.name == record.name }) else { throw StoreError.conflict("name") }
+        // A new one is neither revoked nor used, whatever the record says.
+        var stored = record
+        stored.revokedAt = nil
+        stored.lastUse = nil
+        appPasswords[record.id] = stored
+    }
+
     /// Stores each app password's newest last use; an older one never
     /// replaces a newer one (several instances may write).
     mutating func recordLastUses(_ lastUses: [LastUse]) {

@@ -29,6 +29,7 @@ extension MemoryStore {
             state.outbox = state.outbox.filter { entry in entry.value.message.sentAt.map { $0 >= before } ?? true }
             state.passwordResets = state.passwordResets.filter { $0.value.expiresAt >= before }
             state.terminations = state.terminations.filter { $0.value.task.state == .pending || $0.value.task.createdAt >= before }
+            state.deviceSetups = state.deviceSetups.filter { $0.value.createdAt >= before }
             return count
         }
     }

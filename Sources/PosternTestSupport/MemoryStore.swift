@@ -43,6 +43,7 @@ public final class MemoryStore: PosternStore {
         var throttleCounters: [String: ThrottleCounter] = [:]
         var terminations: [String: TerminationEntry] = [:]
         var adminLog: [String: AdminLogEntry] = [:]
+        var deviceSetups: [String: DeviceSetup] = [:]
     }
 
     struct TerminationEntry: Sendable {
@@ -124,12 +125,17 @@ extension MemoryStore.State {
             guard terminations[order.id] == nil else { throw StoreError.conflict("id") }
             terminations[order.id] = MemoryStore.TerminationEntry(task: order)
         }
+        for event in events where event.cancelsDeviceSetups {
+            guard let accountID = event.accountID else { continue }
+            cancelDeviceSetups(accountID: accountID, at: event.at)
+        }
         for event in events {
             guard auditEvents[event.id] == nil else { throw StoreError.conflict("id") }
             var stored = event
             stored.notices = []  // notices live in the outbox, not with the event
             stored.terminations = []  // orders live in their queue
             stored.adminLog = nil  // and admin-log lines in the admin log
+            stored.cancelsDeviceSetups = false  // an instruction to the store, not part of the record
             auditEvents[event.id] = stored
             if let line = event.adminLog {
                 guard adminLog[line.id] == nil else { throw StoreError.conflict("id") }
