@@ -58,7 +58,7 @@ struct AppPasswordsController: Sendable {
     }
 
     /// Shows the new password once; a reload answers 410. Reading it spends the
-    /// reveal: one of the two documented exceptions to "nothing changes state
+    /// reveal: one of the documented exceptions to "nothing changes state
     /// on GET" (PosternPortal.swift).
     func reveal(_ request: Request, context: BrowserContext) async throws -> Response {
         let stashed = try await accounts.takeReveal(id: try context.parameters.require("id"), session: context.session)

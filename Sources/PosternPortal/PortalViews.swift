@@ -117,6 +117,7 @@ public struct PortalViews: Sendable {
         "signed_out": "You have signed out.",
         "key_added": "Your security key was added. You can now sign in with it.",
         "key_removed": "The security key was removed.",
+        "setup_cancelled": "The setup link was cancelled. It no longer works.",
         "expired": "Please sign in again.",
         "reset": "Your password was reset. Sign in with the new one.",
     ]

@@ -71,9 +71,18 @@ struct RelativeTime: Sendable {
         return "\(parts.day!) \(Self.months[parts.month! - 1]) \(parts.year!), \(clock) \(zone)"
     }
 
-    /// What the `time` partial renders: `<time datetime="{{iso}}" title="{{exact}}">{{relative}}</time>`.
-    func view(_ date: Date) -> [String: String] {
-        ["iso": date.formatted(.iso8601), "exact": exact(date), "relative": describe(date)]
+    /// The time of day, for "downloaded at 14:02": with the day in front
+    /// when it is not today ("12 Nov, 14:02").
+    func clock(_ date: Date) -> String {
+        let parts = calendar.dateComponents([.hour, .minute], from: date)
+        let time = String(format: "%02d:%02d", parts.hour!, parts.minute!)
+        return calendarDays(from: date, to: now) == 0 ? time : day(date) + ", " + time
+    }
+
+    /// What the `time` partial renders: `<time datetime="{{iso}}" title="{{exact}}">{{relative}}</time>`,
+    /// with `text` in place of the words when given.
+    func view(_ date: Date, text: String? = nil) -> [String: String] {
+        ["iso": date.formatted(.iso8601), "exact": exact(date), "relative": text ?? describe(date)]
     }
 
     private func calendarDays(from start: Date, to end: Date) -> Int {

@@ -13,6 +13,9 @@ import PosternHTTP
 struct SecurityPage: Sendable {
     let accounts: AccountService
     let views: PortalViews
+    /// Whether the profiles setup links deliver are signed (the server's
+    /// signing setting), which decides what the device will say about them.
+    var profilesSigned = false
 
     /// One of the Security pages, by what it is about.
     enum Section: Equatable, Sendable {
@@ -133,10 +136,31 @@ struct SecurityPage: Sendable {
     func newDeviceData(_ context: some PortalPageContext, _ account: Account, _ kind: DeviceKind) async throws -> [String: Any] {
         let taken = try await accounts.listAppPasswords(account: account).map(\.name)
         let posted = context.form["kind"] != nil ? context.form["name"]?.first : nil
-        return [
+        var data: [String: Any] = [
             "kind": kind.rawValue, "label": kind.label, "isApple": kind == .apple,
             "nameValue": posted ?? kind.suggestedName(avoiding: taken),
             "protocolChoices": Self.choices(checked: kind.protocols),
+        ]
+        if kind == .apple { data.merge(try await setupLinksData(account)) { $1 } }
+        return data
+    }
+
+    /// The account's setup links that are waiting or were used, and whether
+    /// their profiles are signed: for the Apple page and the link's own page.
+    func setupLinksData(_ account: Account) async throws -> [String: Any] {
+        let time = RelativeTime(now: accounts.now)
+        let links = try await accounts.listDeviceSetups(account: account)
+        return [
+            "signed": profilesSigned, "hasLinks": !links.isEmpty, "minutes": Int(AccountService.deviceSetupLifetime / 60),
+            "links": links.map { listed -> [String: Any] in
+                let setup = listed.setup
+                var item: [String: Any] = ["id": setup.id, "name": setup.name, "pending": listed.state == .pending,
+                                           "expires": time.view(setup.expiresAt), "created": time.view(setup.createdAt)]
+                if listed.state == .used, let usedAt = setup.usedAt {
+                    item["used"] = ["at": time.view(usedAt, text: time.clock(usedAt)), "from": setup.usedFrom ?? "an unknown address"]
+                }
+                return item
+            },
         ]
     }
 

@@ -69,4 +69,12 @@ struct RelativeTimeTests {
         #expect(view["exact"] == "12 Nov 2025, 14:00:07 UTC")
         #expect(view["relative"] == "2 minutes ago")
     }
+
+    @Test("a time of day, with the day in front when it is not today")
+    func clock() {
+        #expect(time.clock(Self.now) == "14:02")
+        #expect(time.clock(Self.now.addingTimeInterval(-14 * 3600)) == "00:02")
+        #expect(time.clock(Self.now.addingTimeInterval(-15 * 3600)) == "11 Nov, 23:02")
+        #expect(time.view(Self.now, text: time.clock(Self.now))["relative"] == "14:02")
+    }
 }

@@ -141,13 +141,42 @@ struct SecurityPagesTests {
         }
     }
 
-    @Test("the Apple choice says plainly that it is not available yet")
-    func appleNotYet() async throws {
-        try await portal.run { _, browser in
+    @Test("iPhone: a setup link shown once as a QR code, opened once, listed as downloaded; a waiting one can be cancelled")
+    func appleSetupLink() async throws {
+        try await portal.run { h, browser in
             try await portal.signUp(browser)
-            let page = try await browser.get("/security/devices/new/apple")
-            #expect(page.status == .ok && page.text.contains("Not available yet"))
-            #expect(!page.text.contains("action=\"/security/app-passwords\""))
+            let form = try await browser.get("/security/devices/new/apple").text
+            #expect(form.contains("action=\"/security/devices/setup\"") && form.contains("value=\"iPhone\""))
+            #expect(form.contains("iOS will show it as Unverified"), "unsigned in tests")
+            let narrow = try await browser.post("/security/devices/setup", from: "/security/devices/new/apple",
+                                                ["kind": "apple", "name": "iPhone", "protocols": "imap"])
+            #expect(narrow.status == .badRequest && narrow.text.contains("<h1>Set up iPhone, iPad or Mac</h1>"), "the core's refusal, beside the form")
+
+            let created = try await browser.post("/security/devices/setup", from: "/security/devices/new/apple", ["kind": "apple", "name": "iPhone"])
+            let location = try #require(created.headers[.location])
+            #expect(location.hasPrefix("/security/devices/setup/"))
+            let shown = try await browser.get(location)
+            #expect(shown.status == .ok && shown.text.contains("Valid for 10 minutes, works once.") && shown.text.contains("<svg"))
+            let prefix = h.environment.config.publicURL + "/setup/"
+            let link = try #require(shown.text.range(of: #"href="[^"]+/setup/[A-Za-z0-9_-]{43}""#, options: .regularExpression)
+                .map { String(shown.text[$0].dropFirst(6).dropLast()) })
+            #expect(link.hasPrefix(prefix))
+            #expect(try await browser.get(location).status == .gone, "shown once")
+
+            let profile = try await browser.get(String(link.dropFirst(h.environment.config.publicURL.count)))
+            #expect(profile.status == .ok && profile.headers[.contentType] == "application/x-apple-aspen-config")
+            let listed = try await browser.get("/security/devices/new/apple").text
+            #expect(listed.contains("Installed profile downloaded at"))
+            #expect(try await h.environment.accounts.listAppPasswords(account: try await account(h)).map(\.name) == ["iPhone"])
+
+            let waiting = try await browser.post("/security/devices/setup", from: "/security/devices/new/apple", ["kind": "apple", "name": "iPad"])
+            #expect(waiting.status == .seeOther)
+            let setups = try await h.environment.accounts.listDeviceSetups(account: try await account(h))
+            let pending = try #require(setups.first { $0.state == .pending })
+            let cancelled = try await browser.post("/security/devices/setup/\(pending.setup.id)/cancel", from: "/security/devices/new/apple", [:])
+            #expect(cancelled.headers[.location] == "/security/devices/new/apple?done=setup_cancelled")
+            #expect(try await browser.post("/security/devices/setup/\(pending.setup.id)/cancel", from: "/security/devices/new/apple", [:])
+                .status == .notFound)
         }
     }
 }

@@ -1,7 +1,9 @@
 """The Security overview's cards and setting up a device in one step: a
 Thunderbird gets its password, and the list says when and from where it was
-last used, in words people read."""
+last used, in words people read; another app gets a QR code of the settings
+without the password; an iPhone gets a one-time link whose profile signs in."""
 import os
+import plistlib
 import re
 import subprocess
 import tempfile
@@ -107,8 +109,7 @@ def test_overview_and_thunderbird(server, browser):
     assert browser.execute_script("return getComputedStyle(arguments[0]).wordBreak", name) != "break-all"
     assert browser.execute_script("return getComputedStyle(arguments[0]).overflowWrap", name) != "anywhere"
     assert_labelled(browser)
-    shot(browser, "devices")
-    assert os.path.exists(os.path.join(SCREENSHOTS, "devices.png"))
+    shot(browser, "31-devices-list")
 
     # Back on the overview, the card says what was used last, and when.
     browser.get(f"{server.url}/security")
@@ -130,12 +131,37 @@ def test_overview_and_thunderbird(server, browser):
     assert f"Username: {USER}" in settings and "port 993" in settings
     assert other not in settings and other not in settings.replace(" ", ""), "never the password"
 
-    # The Apple choice says plainly that it is not there yet.
+    # An iPhone: a one-time setup link, shown as a QR code; the profile it serves works once.
     browser.get(f"{server.url}/security/devices")
     submitting(browser, lambda: browser.find_element(By.PARTIAL_LINK_TEXT, "iPhone, iPad or Mac").click())
     assert browser.find_element(By.TAG_NAME, "h1").text == "Set up iPhone, iPad or Mac"
-    assert "Not available yet" in browser.find_element(By.ID, "apple-unavailable").text
-    assert not browser.find_elements(By.CSS_SELECTOR, "form[action='/security/app-passwords']")
+    assert browser.find_element(By.ID, "name").get_attribute("value") == "iPhone"
+    assert "iOS will show it as Unverified" in browser.find_element(By.ID, "profile-signing").text, "unsigned in tests"
+    assert_labelled(browser)
+    submitting(browser, lambda: browser.find_element(By.XPATH, "//button[normalize-space()='Make a setup link']").click())
+    wait_until(lambda: "/security/devices/setup/" in browser.current_url, 30, "the setup link")
+    assert "Valid for 10 minutes, works once." in browser.find_element(By.ID, "link-validity").text
+    link = read_qr(browser.find_element(By.CSS_SELECTOR, "#setup-qr svg"))
+    assert re.fullmatch(re.escape(server.url) + r"/setup/[A-Za-z0-9_-]{43}", link), link
+    assert browser.find_element(By.ID, "setup-download").get_attribute("href") == link
+    assert re.search(r"iPhone\s+waiting, expires in \d+ minutes", browser.find_element(By.ID, "setup-links").text)
+    browser.execute_script("window.scrollTo(0, 0)")
+    shot(browser, "devices")
+    assert os.path.exists(os.path.join(SCREENSHOTS, "devices.png"))
+
+    first = requests.get(link, timeout=30)
+    assert first.status_code == 200 and first.headers["Content-Type"] == "application/x-apple-aspen-config"
+    profile = plistlib.loads(first.content)  # unsigned in tests; a signed one is DER CMS around this
+    mail = next(p for p in profile["PayloadContent"] if p["PayloadType"] == "com.apple.mail.managed")
+    assert mail["IncomingMailServerUsername"] == USER and mail["IncomingPassword"] == mail["OutgoingPassword"]
+    assert server.verify(mail["IncomingMailServerUsername"], mail["IncomingPassword"], client_ip=CLIENT_IP).status_code == 200
+    assert requests.get(link, timeout=30).status_code == 410, "the link works once"
+    browser.refresh()
+    assert link.rsplit("/", 1)[1] not in browser.page_source, "the link is shown once"
+    links = browser.find_element(By.ID, "setup-links").text
+    assert re.search(r"iPhone\s+Installed profile downloaded at \d\d:\d\d from 127\.0\.0\.1", links), links
+    browser.get(f"{server.url}/security/devices")
+    assert "iPhone" in [n.text for n in browser.find_elements(By.CSS_SELECTOR, "table.apps .name")]
 
     # Leave the browser signed out for the next test.
     submitting(browser, lambda: browser.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click())
