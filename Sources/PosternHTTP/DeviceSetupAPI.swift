@@ -62,20 +62,33 @@ public struct DeviceSetupAPI: Sendable {
     /// Spends the link and answers the profile, once. A GET that changes
     /// state, like the portal's one-time reveals: the link is the secret,
     /// and opening it is what it is for.
+    ///
+    /// Every answer is made here, failures too: the error middleware would
+    /// log the request's path, and the path holds the token.
     func open(token: String, context: PortalContext) async throws -> Response {
-        let redeemed: RedeemedDeviceSetup
         do {
-            redeemed = try await accounts.redeemDeviceSetup(token: token, clientIP: context.peerAddress)
+            let redeemed = try await accounts.redeemDeviceSetup(token: token, clientIP: context.peerAddress)
+            return try profileResponse(redeemed)
         } catch let error as PosternError {
             switch error {
             case .deviceSetupGone: return Self.page(.gone, "This link was already used or has expired. Ask for a new one on the Security page.")
             case .invalidRequest: return Self.page(.badRequest, "This is not a setup link. Check that the whole link was copied.")
             case .appPasswordLimit: return Self.page(.conflict, error.message)
-            default: throw error
+            default: return Self.page(.badRequest, error.message)
             }
+        } catch StoreError.unavailable {
+            context.logger.error("store unavailable", metadata: ["path": "/setup/…"])
+            return Self.page(.serviceUnavailable, "The server cannot answer right now. Try the link again in a minute.")
+        } catch {
+            context.logger.error("unexpected error", metadata: ["path": "/setup/…", "type": "\(type(of: error))"])
+            return Self.page(.internalServerError, "Something went wrong on our side. Ask for a new setup link.")
         }
-        let account = redeemed.account
-        let profile = AppleMailProfile(address: account.username, password: redeemed.appPassword.password, incoming: incoming,
+    }
+
+    /// The profile for the account, with the link's new password, signed
+    /// when a signer is configured.
+    func profileResponse(_ redeemed: RedeemedDeviceSetup) throws -> Response {
+        let profile = AppleMailProfile(address: redeemed.account.username, password: redeemed.appPassword.password, incoming: incoming,
                                        outgoing: outgoing, publicHost: URL(string: publicURL)?.host ?? "localhost",
                                        mentionsChat: redeemed.setup.protocols.contains(.xmpp))
         var bytes = try profile.xml()
