@@ -167,7 +167,7 @@ public final class PosternEnvironment: Sendable {
         let portal = try Portal(accounts: accounts, admin: admin, keys: keys, views: views, publicURL: config.publicURL, servers: [
             server("IMAP (incoming)", config.clientIMAP), server("POP3 (incoming)", config.clientPOP3),
             server("SMTP (outgoing)", config.clientSMTP), server("XMPP (chat)", config.clientXMPP),
-        ])
+        ], profilesSigned: config.deviceSetupSigningCertificate != nil && config.deviceSetupSigningKey != nil)
         portal.addRoutes(to: router)
         try deviceSetupAPI().addRoutes(to: router)
         return router

@@ -73,6 +73,9 @@ public struct AccountService: Sendable {
     let passwordPolicy: PasswordPolicy
     public let policy: AccountPolicy
     let clock: Clock
+    /// The service's own time, for pages that say how long ago something was
+    /// in the same clock the records were written with.
+    public var now: Date { clock.now }
     let totp = TOTPVerifier()
     let webAuthn: WebAuthnSettings
     /// Asked before every account-password and second-factor check.

@@ -21,11 +21,12 @@ struct ActivityController: Sendable {
         let category = categoryName.flatMap(ActivityEntry.Category.init(rawValue:))
         let cursor = request.uri.queryParameters["cursor"].flatMap { ActivityCursor.decode(String($0)) }
         let page = try await accounts.activity(account: context.account, before: cursor, categories: category.map { [$0] }, limit: 50)
+        let time = RelativeTime(now: accounts.now)
         var data: [String: Any] = [
             "all": category == nil, "signIn": category == .signIn, "protocolLogin": category == .protocolLogin, "change": category == .change,
             "hasEntries": !page.entries.isEmpty,
             "entries": page.entries.map { entry -> [String: Any] in
-                ["when": PortalViews.display(entry.at), "summary": entry.summary, "from": entry.clientIP ?? "", "result": entry.result]
+                ["when": time.view(entry.at), "summary": entry.summary, "from": entry.clientIP ?? "", "result": entry.result]
             },
         ]
         if let next = page.next {

@@ -72,7 +72,7 @@ extension AdminController {
             "codes": detail.unusedRecoveryCodes,
             "hasApps": !detail.appPasswords.isEmpty,
             "apps": detail.appPasswords.map { record -> [String: Any] in
-                var row = SecurityPage.row(record)
+                var row = SecurityPage.exactRow(record)
                 row["revoke"] = base + "/confirm/" + AdminWording.slug(.revokeAppPassword) + "?app=" + PortalViews.component(record.id)
                 return row
             },

@@ -109,14 +109,15 @@ public struct PortalViews: Sendable {
     /// The messages a page shows for `?notice=` and `?done=` after a redirect.
     static let notices: [String: String] = [
         "password_changed": "Your password was changed. Your other sessions were signed out.",
-        "mfa_on": "Multi-factor authentication is on. Mail and chat apps now need app passwords.",
-        "mfa_off": "Multi-factor authentication is off.",
+        "mfa_on": "Two-step sign-in is on. Mail and chat apps now need app passwords.",
+        "mfa_off": "Two-step sign-in is off.",
         "revoked": "The app password was revoked. Any app still using it can no longer sign in.",
         "revoked_all": "All app passwords were revoked.",
         "confirmed": "Thanks. You can make your change now.",
         "signed_out": "You have signed out.",
         "key_added": "Your security key was added. You can now sign in with it.",
         "key_removed": "The security key was removed.",
+        "setup_cancelled": "The setup link was cancelled. It no longer works.",
         "expired": "Please sign in again.",
         "reset": "Your password was reset. Sign in with the new one.",
     ]

@@ -5,13 +5,15 @@ import PosternCore
 import PosternHTTP
 import PosternQR
 
-/// The Security page and the changes made from it: the password, the
-/// authenticator app (TOTP), security keys, recovery codes, and confirming the
-/// password again (reauth) before a sensitive change.
+/// The Security pages (the overview, two-step sign-in, apps and devices, the
+/// password) and the changes made from them: the password, the authenticator
+/// app (TOTP), security keys, recovery codes, and confirming the password
+/// again (reauth) before a sensitive change. App passwords are
+/// `AppPasswordsController`'s.
 ///
 /// Pages and the reauth form run on `BrowserContext`; sensitive changes on
 /// `RecentlyProvenContext`, whose core errors `SensitiveChangeErrorMiddleware`
-/// shows on the Security page. The script's key calls answer JSON, refusals
+/// shows on the page whose form was sent. The script's key calls answer JSON, refusals
 /// included (`PortalRefusalMiddleware`).
 struct SecurityController: Sendable {
     let accounts: AccountService
@@ -20,7 +22,13 @@ struct SecurityController: Sendable {
 
     func addRoutes(to router: some RouterMethods<PortalContext>) {
         let signedIn = router.group(context: BrowserContext.self)
-        signedIn.get("/security", use: show)
+        signedIn.get("/security") { request, context in try await show(.overview, request, context) }
+        signedIn.get("/security/two-step") { request, context in try await show(.twoStep, request, context) }
+        signedIn.get("/security/password") { request, context in try await show(.password, request, context) }
+        signedIn.get("/security/devices") { request, context in try await show(.devices, request, context) }
+        signedIn.get("/security/devices/new/:kind", use: showNewDevice)
+        // What the one Security page held moved to pages of their own; old links land there.
+        for (old, new) in Self.moved { signedIn.get(RouterPath(old)) { _, _ in PortalViews.redirect(new) } }
         signedIn.get("/security/reauth", use: showReauth)
         signedIn.post("/security/reauth", use: reauthenticate)
         signedIn.get("/security/recovery-codes/new/:id", use: revealRecoveryCodes)
@@ -41,8 +49,25 @@ struct SecurityController: Sendable {
         scripts.group(context: BrowserContext.self).post("/security/keys", use: addKey)
     }
 
-    func show(_ request: Request, context: BrowserContext) async throws -> Response {
-        try await securityPage.render(context, context.account, notice: request.uri.queryParameters["done"].flatMap { PortalViews.notices[String($0)] })
+    /// Paths that once were part of the one Security page (or never were
+    /// pages, only forms' targets), and the page that now shows them.
+    static let moved: [(String, String)] = [
+        ("/security/app-passwords", "/security/devices"), ("/security/totp", "/security/two-step"),
+        ("/security/mfa", "/security/two-step"), ("/security/keys", "/security/two-step"),
+        ("/security/recovery-codes", "/security/two-step"),
+    ]
+
+    /// One of the Security pages; `?done=` names the change just made there.
+    func show(_ section: SecurityPage.Section, _ request: Request, _ context: BrowserContext) async throws -> Response {
+        let notice = request.uri.queryParameters["done"].flatMap { PortalViews.notices[String($0)] }
+        return try await securityPage.render(context, context.account, section: section, notice: notice)
+    }
+
+    /// The form for one kind of device, its name and protocols filled in.
+    func showNewDevice(_ request: Request, context: BrowserContext) async throws -> Response {
+        guard let kind = DeviceKind(rawValue: try context.parameters.require("kind")) else { throw HTTPError(.notFound) }
+        if kind == .other { return PortalViews.redirect("/security/devices#by-hand") }
+        return try await show(.newDevice(kind), request, context)
     }
 
     // MARK: - Confirming it's you
@@ -89,7 +114,7 @@ struct SecurityController: Sendable {
         try await accounts.changePassword(account: context.account, current: context.field("current_password"),
                                           new: context.field("new_password"), keepingSession: context.session.tokenDigest,
                                           revokeAppPasswords: context.field("revoke_app_passwords") == "1")
-        return PortalViews.redirect("/security?done=password_changed")
+        return PortalViews.redirect("/security/password?done=password_changed")
     }
 
     // MARK: - Authenticator app
@@ -106,11 +131,11 @@ struct SecurityController: Sendable {
     func confirmTOTP(_ request: Request, context: RecentlyProvenContext) async throws -> Response {
         do {
             try await accounts.confirmTOTP(account: context.account, code: context.field("otp"))
-            return PortalViews.redirect("/security?done=mfa_on")
+            return PortalViews.redirect("/security/two-step?done=mfa_on")
         } catch PosternError.invalidCode {
             return try await totpSetupPage(context, error: "That code is not valid. Enter the code your app shows now.")
         } catch PosternError.totpNotPending {
-            return PortalViews.redirect("/security")  // nothing pending any more (expired or confirmed elsewhere)
+            return PortalViews.redirect("/security/two-step")  // nothing pending any more (expired or confirmed elsewhere)
         } catch let error as PosternError where error.retryAfter != nil {
             return PortalViews.withRetryAfter(try await totpSetupPage(context, error: error.message), error)
         }
@@ -118,11 +143,11 @@ struct SecurityController: Sendable {
 
     func disableTOTP(_ request: Request, context: RecentlyProvenContext) async throws -> Response {
         try await accounts.disableTOTP(account: context.account, password: context.field("password"), code: context.field("otp"))
-        return PortalViews.redirect("/security?done=mfa_off")
+        return PortalViews.redirect("/security/two-step?done=mfa_off")
     }
 
     func totpSetupPage(_ context: RecentlyProvenContext, error: String?) async throws -> Response {
-        guard let enrolment = try await accounts.pendingTOTP(account: context.account) else { return PortalViews.redirect("/security") }
+        guard let enrolment = try await accounts.pendingTOTP(account: context.account) else { return PortalViews.redirect("/security/two-step") }
         let qr = try QRCode.encode(enrolment.otpauthURI)
         var grouped = ""
         for (index, character) in enrolment.secretBase32.enumerated() {
@@ -161,7 +186,7 @@ struct SecurityController: Sendable {
     func removeKey(_ request: Request, context: RecentlyProvenContext) async throws -> Response {
         guard let id = Base64URL.decode(try context.parameters.require("id")) else { throw PosternError.notFound }
         try await accounts.removeSecurityKey(account: context.account, session: context.session, credentialID: id)
-        return PortalViews.redirect("/security?done=key_removed")
+        return PortalViews.redirect("/security/two-step?done=key_removed")
     }
 
     // MARK: - Recovery codes

@@ -58,7 +58,7 @@ def test_admin_console_end_to_end(server, browser):
     assert not browser.find_elements(By.TAG_NAME, "table")
 
     # The authenticator app, as a person sets it up; then the role.
-    browser.get(f"{server.url}/security")
+    browser.get(f"{server.url}/security/two-step")
     submitting(browser, lambda: browser.find_element(By.XPATH, "//button[normalize-space()='Set up authenticator app']").click())
     secret = browser.find_element(By.ID, "totp-secret").get_attribute("data-secret")
     submitting(browser, lambda: browser.find_element(By.ID, "otp").send_keys(totp(secret, time.time()), Keys.ENTER))

@@ -67,12 +67,16 @@ def test_portal_end_to_end(server, browser):
     shot(browser, "01-signup")
     submitting(browser, lambda: type_keys(browser, USER, Keys.TAB, PASSWORD, Keys.ENTER))
     wait_until(lambda: browser.current_url.endswith("/security"), 30, "the Security page")
-    assert "Multi-factor authentication is\nOff" in browser.find_element(By.ID, "mfa-status").text or \
+    assert "Two-step sign-in is\nOff" in browser.find_element(By.ID, "mfa-status").text or \
         "Off" in browser.find_element(By.ID, "mfa-status").text
     assert_labelled(browser)
     shot(browser, "02-security-mfa-off")
 
-    # Turn on the authenticator app: read the secret from the page.
+    # Turn on the authenticator app, from the overview's card: read the secret from the page.
+    submitting(browser, lambda: browser.find_element(By.LINK_TEXT, "Turn on two-step sign-in").click())
+    wait_until(lambda: browser.current_url.endswith("/security/two-step"), 30, "the two-step page")
+    assert "Off" in browser.find_element(By.ID, "mfa-status").text
+    assert_labelled(browser)
     submitting(browser, lambda: browser.find_element(By.XPATH, "//button[normalize-space()='Set up authenticator app']").click())
     wait_until(lambda: "/security/totp/setup" in browser.current_url, 30, "the setup page")
     assert browser.find_elements(By.CSS_SELECTOR, ".qr svg[role=img]"), "a QR code"
@@ -110,6 +114,7 @@ def test_portal_end_to_end(server, browser):
     wait_until(lambda: browser.current_url.endswith("/security"), 30, "the Security page")
 
     # Two app passwords; each shown once, each works against /v1/verify.
+    browser.get(f"{server.url}/security/devices")
     passwords = {}
     for name, protocols in (("Thunderbird on laptop", None), ("iPhone Mail", None)):
         field = browser.find_element(By.ID, "name")
@@ -135,11 +140,11 @@ def test_portal_end_to_end(server, browser):
         assert password not in browser.page_source
         passwords[name] = password
         assert server.verify(USER, password).status_code == 200
-        browser.get(f"{server.url}/security")
+        browser.get(f"{server.url}/security/devices")
 
     # The list shows both, with last use once the server has recorded it.
     def listed():
-        browser.get(f"{server.url}/security")
+        browser.get(f"{server.url}/security/devices")
         return browser.page_source.count("192.0.2.44") == 2
     wait_until(listed, 15, "last use in the list")
     rows = browser.find_element(By.CSS_SELECTOR, "table.list").text
@@ -157,7 +162,8 @@ def test_portal_end_to_end(server, browser):
     assert server.verify(USER, passwords["iPhone Mail"]).status_code == 200
     assert "Thunderbird on laptop" not in browser.find_element(By.CSS_SELECTOR, "table.list").text
 
-    # Change the password.
+    # Change the password, on its own page.
+    browser.get(f"{server.url}/security/password")
     browser.find_element(By.ID, "current_password").send_keys(PASSWORD)
     browser.find_element(By.ID, "new_password").send_keys(NEW_PASSWORD)
     submitting(browser, lambda: browser.find_element(By.XPATH, "//button[normalize-space()='Change password']").click())
@@ -170,6 +176,7 @@ def test_portal_end_to_end(server, browser):
 
     # A cross-site POST, or one without the token, changes nothing.
     cookies = {c["name"]: c["value"] for c in browser.get_cookies()}
+    browser.get(f"{server.url}/security/devices")
     before = browser.find_element(By.CSS_SELECTOR, "table.list").text
     no_token = requests.post(f"{server.url}/security/app-passwords", data={"name": "Sneaky"}, cookies=cookies,
                              allow_redirects=False, timeout=30)
@@ -178,7 +185,7 @@ def test_portal_end_to_end(server, browser):
     cross = requests.post(f"{server.url}/security/app-passwords", data={"name": "Sneaky", "csrf_token": token, "protocols": "imap"},
                           cookies=cookies, headers={"Origin": "https://evil.example"}, allow_redirects=False, timeout=30)
     assert cross.status_code == 403
-    browser.get(f"{server.url}/security")
+    browser.get(f"{server.url}/security/devices")
     assert "Sneaky" not in browser.page_source
     assert browser.find_element(By.CSS_SELECTOR, "table.list").text == before
     shot(browser, "10-security-final")

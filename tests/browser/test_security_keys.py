@@ -53,7 +53,8 @@ def test_security_key_and_recovery_codes(server, browser):
         submitting(browser, lambda: browser.find_element(By.ID, "password").send_keys(PASSWORD, Keys.ENTER))
         wait_until(lambda: browser.current_url.endswith("/security"), 30, "the Security page")
 
-        # Register a key in the portal.
+        # Register a key in the portal, on the two-step page.
+        browser.get(f"{server.url}/security/two-step")
         browser.find_element(By.ID, "key-name").send_keys("Virtual key")
         browser.find_element(By.ID, "add-key").click()
         wait_until(lambda: "done=key_added" in browser.current_url, 30, "the key to be added")
@@ -73,7 +74,7 @@ def test_security_key_and_recovery_codes(server, browser):
         shot(browser, "11-recovery-codes")
         browser.refresh()
         assert codes[0] not in browser.page_source and "already been shown" in browser.page_source
-        browser.get(f"{server.url}/security")
+        browser.get(f"{server.url}/security/two-step")
         assert browser.find_element(By.ID, "codes-remaining").text == "10"
         shot(browser, "12-security-keys")
 
@@ -84,6 +85,7 @@ def test_security_key_and_recovery_codes(server, browser):
         shot(browser, "13-signin-key")
         browser.find_element(By.ID, "use-key").click()
         wait_until(lambda: browser.current_url.endswith("/security"), 30, "signing in with the key")
+        browser.get(f"{server.url}/security/two-step")
         assert "never used" not in browser.find_element(By.CSS_SELECTOR, "table.list").text
 
         # Sign out, then sign in with a recovery code; it works once.
@@ -92,6 +94,7 @@ def test_security_key_and_recovery_codes(server, browser):
         browser.find_element(By.TAG_NAME, "summary").click()
         submitting(browser, lambda: browser.find_element(By.ID, "recovery_code").send_keys(codes[0].upper(), Keys.ENTER))
         wait_until(lambda: browser.current_url.endswith("/security"), 30, "signing in with a recovery code")
+        browser.get(f"{server.url}/security/two-step")
         assert browser.find_element(By.ID, "codes-remaining").text == "9"
         sign_out(browser)
         sign_in_password(server, browser)
@@ -115,6 +118,7 @@ def test_security_key_and_recovery_codes(server, browser):
         wait_until(lambda: browser.current_url.endswith("/security"), 30, "signing in after the reset")
 
         # Remove the key: MFA goes off.
+        browser.get(f"{server.url}/security/two-step")
         submitting(browser, lambda: browser.find_element(By.CSS_SELECTOR, "button[aria-label='Remove Virtual key']").click())
         assert "done=key_removed" in browser.current_url
         assert "Off" in browser.find_element(By.ID, "mfa-status").text

@@ -56,7 +56,7 @@ async function addSecurityKey() {
     options.excludeCredentials = (options.excludeCredentials || []).map((c) => ({ ...c, id: base64url.decode(c.id) }));
     const credential = await navigator.credentials.create({ publicKey: options });
     await postJSON("/security/keys", { name, credential: credentialJSON(credential) });
-    window.location.assign("/security?done=key_added");
+    window.location.assign("/security/two-step?done=key_added");
   } catch (error) {
     if (error.message !== "redirecting") say(error.name === "NotAllowedError" ? "The request was cancelled or timed out." : error.message);
   }
