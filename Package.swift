@@ -136,7 +136,7 @@ let package = Package(
         ),
         .testTarget(name: "PosternCoreTests", dependencies: ["PosternCore"]),
         .testTarget(name: "PosternAppTests", dependencies: ["PosternApp", "PosternCore"]),
-        .testTarget(name: "PosternQRTests", dependencies: ["PosternQR"]),
+        .testTarget(name: "PosternQRTests", dependencies: ["PosternQR", "PosternTestSupport"]),
         .testTarget(name: "PosternProtocolsTests", dependencies: ["PosternProtocols"]),
         .testTarget(
             name: "PosternWebAuthnTests",
@@ -161,7 +161,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PosternCLITests",
-            dependencies: ["PosternCLI", "PosternApp", "PosternCore", "PosternSQL", .product(name: "SQLKit", package: "sql-kit"),
+            dependencies: ["PosternCLI", "PosternApp", "PosternCore", "PosternSQL", "PosternTestSupport", .product(name: "SQLKit", package: "sql-kit"),
                            .product(name: "Logging", package: "swift-log")]
         ),
     ],

@@ -1,4 +1,5 @@
 import Foundation
+import PosternTestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -26,10 +27,10 @@ struct PosternProcess {
         process.standardOutput = stdout
         process.standardError = stderr
         try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
         try stdin.fileHandleForWriting.close()
-        let out = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
+        let out = stdout.fileHandleForReading.readAllRetryingInterrupts()
+        let err = stderr.fileHandleForReading.readAllRetryingInterrupts()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import PosternTestSupport
 import Testing
 @testable import PosternQR
 
@@ -69,7 +70,7 @@ struct QRCodeTests {
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        let data = pipe.fileHandleForReading.readAllRetryingInterrupts()
         process.waitUntilExit()
         return data
     }
