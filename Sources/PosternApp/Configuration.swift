@@ -43,6 +43,8 @@ public struct PosternConfig: Sendable, Equatable {
     public var clientPOP3 = HostAndPort(host: "", port: 995)
     public var clientSMTP = HostAndPort(host: "", port: 587)
     public var clientXMPP = HostAndPort(host: "", port: 5222)
+    /// Domains served autoconfig and Autodiscover; empty means those of existing accounts.
+    public var clientDomains: [String] = []
     public var saslListen: [SASLAddress] = []
     /// Peers that may connect to an `inet:` SASL socket: loopback by default.
     public var saslAllow: [IPNetwork] = PosternConfig.defaultSASLAllow

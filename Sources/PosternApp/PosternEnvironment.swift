@@ -169,7 +169,19 @@ public final class PosternEnvironment: Sendable {
             server("SMTP (outgoing)", config.clientSMTP), server("XMPP (chat)", config.clientXMPP),
         ])
         portal.addRoutes(to: router)
+        autoconfig.addRoutes(to: router)
         return router
+    }
+
+    /// Mail-client autoconfiguration: the `client.*` servers, for the domains
+    /// in `client.domains` or, without it, those of existing accounts.
+    public var autoconfig: AutoconfigEndpoints {
+        func server(_ kind: MailClientSetup.Server.Kind, _ address: HostAndPort) -> MailClientSetup.Server {
+            MailClientSetup.Server(kind, host: address.host.isEmpty ? config.publicHost : address.host, port: address.port)
+        }
+        return AutoconfigEndpoints(domains: MailDomains(configured: config.clientDomains, store: store),
+                                   servers: [server(.imap, config.clientIMAP), server(.pop3, config.clientPOP3), server(.smtp, config.clientSMTP)],
+                                   securityPage: config.publicURL + "/security")
     }
 
     /// The auth listener's endpoints. Reads `nginx.backend_password_file` when set.

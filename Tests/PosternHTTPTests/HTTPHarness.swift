@@ -95,6 +95,7 @@ struct HTTPHarness {
         let address = ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0))
         let router = environment.userAPI.router()
         AdminAPI(admin: environment.admin).addRoutes(to: router)
+        environment.autoconfig.addRoutes(to: router)
         let portal = Application(router: router, configuration: address)
         let auth = Application(router: try environment.authEndpoints().router(sharedSecret: sharedSecret), configuration: address)
         try await portal.test(live ? .live : .router) { portalClient in
