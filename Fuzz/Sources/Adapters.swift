@@ -69,7 +69,8 @@ private func fuzzAutodiscover(_ bytes: [UInt8]) {
     }
     let address = String(expected).trimmingCharacters(in: CharacterSet(charactersIn: " \t\r\n"))
     do {
-        precondition(try AutodiscoverRequest.parse(Array(document.utf8)).emailAddress == address, "an escaped address reads back changed")
+        let back = try AutodiscoverRequest.parse(Array(document.utf8))
+        precondition(back.emailAddress == address, "an escaped address reads back changed")
     } catch {
         precondition(document.utf8.count > AutodiscoverRequest.maximumBytes || address.isEmpty, "an escaped address does not read back: \(error)")
     }

@@ -11,20 +11,10 @@ import Foundation
 /// already be valid UTF-8: the scanner splits only at ASCII delimiters, which
 /// never occur inside a multi-byte character.
 struct XMLScanner {
-    enum Event: Equatable {
+    enum Event {
         case start(name: String, attributes: [(String, String)], empty: Bool)
         case end(name: String)
         case text(String)
-
-        static func == (lhs: Event, rhs: Event) -> Bool {
-            switch (lhs, rhs) {
-            case (.start(let a, let x, let e), .start(let b, let y, let f)):
-                a == b && e == f && x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-            case (.end(let a), .end(let b)): a == b
-            case (.text(let a), .text(let b)): a == b
-            default: false
-            }
-        }
     }
 
     typealias Problem = AutodiscoverRequest.Problem
