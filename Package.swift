@@ -56,7 +56,8 @@ let package = Package(
         ),
         // Speaks mail and chat servers' external-auth protocols as state
         // machines: nginx auth_http, Dovecot's auth protocol, ejabberd extauth,
-        // the /v1/verify body. No sockets, no decisions.
+        // the /v1/verify body; mail-client autoconfig and Autodiscover. No
+        // sockets, no decisions.
         .target(name: "PosternProtocols"),
         // Draws QR codes. No dependencies.
         .target(name: "PosternQR"),

@@ -1,5 +1,7 @@
 // libFuzzer target: the mail and chat servers' protocols. Bytes a client of
-// the SASL socket, ejabberd or nginx could send.
+// the SASL socket, ejabberd or nginx could send, and the Autodiscover bodies
+// anyone on the internet can post.
+import Foundation
 import PosternProtocols
 
 func fuzzAdapters(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
@@ -43,5 +45,33 @@ func fuzzAdapters(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         precondition(request.attempt >= 1 && ["imap", "pop3", "smtp"].contains(request.mailProtocol))
     }
     if let decoded = NginxMailAuth.percentDecode(bytes) { precondition(decoded.count <= bytes.count) }
+    fuzzAutodiscover(bytes)
     return 0
+}
+
+/// The input as an Autodiscover body; then as an address, escaped into a
+/// request and read back, which must give the address again.
+private func fuzzAutodiscover(_ bytes: [UInt8]) {
+    if let request = try? AutodiscoverRequest.parse(bytes) {
+        precondition(!request.emailAddress.isEmpty && request.acceptableResponseSchema == MailClientSetup.autodiscoverResponseSchema)
+    }
+    let text = String(decoding: bytes, as: UTF8.self)
+    let escaped = MailClientSetup.escape(text)
+    precondition(!escaped.contains("<") && !escaped.contains(">") && !escaped.contains("\""), "escaped text holds markup")
+    let document = """
+        <Autodiscover xmlns="\(MailClientSetup.autodiscoverRequestSchema)"><Request><EMailAddress>\(escaped)</EMailAddress>\
+        <AcceptableResponseSchema>\(MailClientSetup.autodiscoverResponseSchema)</AcceptableResponseSchema></Request></Autodiscover>
+        """
+    var expected = String.UnicodeScalarView()
+    for scalar in text.unicodeScalars {
+        let allowed = scalar.value >= 0x20 && scalar.value != 0xFFFE && scalar.value != 0xFFFF || "\t\n\r".unicodeScalars.contains(scalar)
+        expected.append(allowed ? scalar : "\u{FFFD}")
+    }
+    let address = String(expected).trimmingCharacters(in: CharacterSet(charactersIn: " \t\r\n"))
+    do {
+        let back = try AutodiscoverRequest.parse(Array(document.utf8))
+        precondition(back.emailAddress == address, "an escaped address reads back changed")
+    } catch {
+        precondition(document.utf8.count > AutodiscoverRequest.maximumBytes || address.isEmpty, "an escaped address does not read back: \(error)")
+    }
 }

@@ -91,6 +91,8 @@ extension PosternConfig {
                 "SMTP submission server shown to users with a new app password"),
         .stored("client.xmpp", \.clientXMPP, .hostAndPort, default: .described("public URL host, port 5222"),
                 "XMPP server shown to users with a new app password"),
+        .stored("client.domains", \.clientDomains, .mailDomains, default: .described("the domains of existing accounts"),
+                "mail domains whose addresses get autoconfig and Autodiscover answers; see docs/autoconfig.md"),
         .stored("device_setup.signing_certificate", \.deviceSetupSigningCertificate, .file, default: .none,
                 "PEM certificate (intermediates may follow it) that signs the Apple profiles device-setup links deliver; "
                     + "needs `device_setup.signing_key`. Without both, profiles are unsigned"),
@@ -223,6 +225,14 @@ extension ValueParser where Value == [IPNetwork] {
     fileprivate static var saslAllow: ValueParser {
         commaSeparated(expected: "IPv4 or IPv6 networks in CIDR form with no host bits set, comma-separated (such as 127.0.0.0/8, ::1/128)",
                        shown: "networks in CIDR form, comma-separated", placeholder: "cidr", skippingBlanks: true) { IPNetwork($0) }
+    }
+}
+
+extension ValueParser where Value == [String] {
+    /// Stored in canonical form (lower case, NFC).
+    fileprivate static var mailDomains: ValueParser {
+        commaSeparated(expected: "domain names, comma-separated (such as example.org, example.net)", shown: "domains, comma-separated",
+                       placeholder: "domain") { MailDomains.canonical($0) }
     }
 }
 

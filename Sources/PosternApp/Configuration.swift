@@ -46,6 +46,8 @@ public struct PosternConfig: Sendable, Equatable {
     /// PEM files that sign device-setup profiles: both or neither.
     public var deviceSetupSigningCertificate: String?
     public var deviceSetupSigningKey: String?
+    /// Domains served autoconfig and Autodiscover; empty means those of existing accounts.
+    public var clientDomains: [String] = []
     public var saslListen: [SASLAddress] = []
     /// Peers that may connect to an `inet:` SASL socket: loopback by default.
     public var saslAllow: [IPNetwork] = PosternConfig.defaultSASLAllow

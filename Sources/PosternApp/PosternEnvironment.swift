@@ -170,6 +170,7 @@ public final class PosternEnvironment: Sendable {
         ], profilesSigned: config.deviceSetupSigningCertificate != nil && config.deviceSetupSigningKey != nil)
         portal.addRoutes(to: router)
         try deviceSetupAPI().addRoutes(to: router)
+        autoconfig.addRoutes(to: router)
         return router
     }
 
@@ -183,6 +184,17 @@ public final class PosternEnvironment: Sendable {
         let signer = try ProfileSigner.load(certificateFile: config.deviceSetupSigningCertificate, keyFile: config.deviceSetupSigningKey)
         return DeviceSetupAPI(accounts: accounts, publicURL: config.publicURL, incoming: server(config.clientIMAP),
                               outgoing: server(config.clientSMTP), signer: signer)
+    }
+
+    /// Mail-client autoconfiguration: the `client.*` servers, for the domains
+    /// in `client.domains` or, without it, those of existing accounts.
+    public var autoconfig: AutoconfigEndpoints {
+        func server(_ kind: MailClientSetup.Server.Kind, _ address: HostAndPort) -> MailClientSetup.Server {
+            MailClientSetup.Server(kind, host: address.host.isEmpty ? config.publicHost : address.host, port: address.port)
+        }
+        return AutoconfigEndpoints(domains: MailDomains(configured: config.clientDomains, store: store),
+                                   servers: [server(.imap, config.clientIMAP), server(.pop3, config.clientPOP3), server(.smtp, config.clientSMTP)],
+                                   securityPage: config.publicURL + "/security")
     }
 
     /// The auth listener's endpoints. Reads `nginx.backend_password_file` when set.

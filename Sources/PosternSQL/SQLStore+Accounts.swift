@@ -60,6 +60,22 @@ extension SQLStore: AccountStore {
         }
     }
 
+    /// One query that stops at the first match. The pattern's wildcards are
+    /// escaped, so a domain matches only itself; usernames are stored in
+    /// canonical (lower-case) form, as the domain arrives, so SQLite's
+    /// case-insensitive `LIKE` and PostgreSQL's case-sensitive one agree.
+    /// A leading `%` cannot use the username index: a domain that is not
+    /// served reads the whole table once (`client.domains` avoids it).
+    public func servesDomain(_ domain: String) async throws -> Bool {
+        let escaped = domain.replacingOccurrences(of: "\\", with: "\\\\")
+            .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+        return try await executor.read { db in
+            try await db.raw("""
+                SELECT 1 AS found FROM accounts WHERE username LIKE ('%@' || \(bind: escaped)) ESCAPE '\\' LIMIT 1
+                """).first() != nil
+        }
+    }
+
     static func account(_ row: any SQLRow) throws -> Account {
         Account(id: try row.decode(column: "id", as: String.self),
                 username: try row.decode(column: "username", as: String.self),

@@ -40,6 +40,10 @@ extension MemoryStore {
         }
     }
 
+    public func servesDomain(_ domain: String) async throws -> Bool {
+        try read { state in state.accounts.values.contains { $0.username.hasSuffix("@" + domain) } }
+    }
+
     public func replacePasswordHash(accountID: String, expected: String, new: String, audit: AuditEvent?) async throws -> Bool {
         try write { state in
             guard state.accounts[accountID]?.passwordHash == expected else { return false }

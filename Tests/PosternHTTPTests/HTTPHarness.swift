@@ -97,6 +97,7 @@ struct HTTPHarness {
         let router = environment.userAPI.router()
         AdminAPI(admin: environment.admin).addRoutes(to: router)
         try environment.deviceSetupAPI().addRoutes(to: router)
+        environment.autoconfig.addRoutes(to: router)
         let portal = Application(router: router, configuration: address)
         let auth = Application(router: try environment.authEndpoints().router(sharedSecret: sharedSecret), configuration: address)
         try await portal.test(live ? .live : .router) { portalClient in
