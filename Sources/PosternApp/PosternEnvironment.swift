@@ -192,7 +192,7 @@ public final class PosternEnvironment: Sendable {
         func server(_ kind: MailClientSetup.Server.Kind, _ address: HostAndPort) -> MailClientSetup.Server {
             MailClientSetup.Server(kind, host: address.host.isEmpty ? config.publicHost : address.host, port: address.port)
         }
-        return AutoconfigEndpoints(domains: MailDomains(configured: config.clientDomains, store: store),
+        return AutoconfigEndpoints(domains: MailDomains(configured: config.clientDomains, store: store, clock: clock),
                                    servers: [server(.imap, config.clientIMAP), server(.pop3, config.clientPOP3), server(.smtp, config.clientSMTP)],
                                    securityPage: config.publicURL + "/security")
     }

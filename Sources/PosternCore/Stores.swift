@@ -21,11 +21,10 @@ public protocol AccountStore: Sendable {
     /// Replaces the password hash, but only while it still equals `expected`
     /// (so a rehash cannot undo a concurrent change). Returns whether it did.
     func replacePasswordHash(accountID: String, expected: String, new: String, audit: AuditEvent?) async throws -> Bool
-    /// Whether some account's username ends in `@domain`. `domain` is in
-    /// canonical (lower-case) form, as usernames are stored; `_`, `%` and `\`
-    /// in it match only themselves. For client setup, which answers only for
-    /// the domains it serves.
-    func servesDomain(_ domain: String) async throws -> Bool
+    /// The domain of every account (what follows the last `@` of each
+    /// username), for client setup, which answers only for served domains.
+    /// Read in full: callers keep the set and refresh it now and then.
+    func accountDomains() async throws -> Set<String>
 }
 
 public protocol TOTPStore: Sendable {

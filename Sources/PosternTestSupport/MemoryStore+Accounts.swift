@@ -40,8 +40,8 @@ extension MemoryStore {
         }
     }
 
-    public func servesDomain(_ domain: String) async throws -> Bool {
-        try read { state in state.accounts.values.contains { $0.username.hasSuffix("@" + domain) } }
+    public func accountDomains() async throws -> Set<String> {
+        try read { state in Set(state.accounts.values.map { Username.domain(of: $0.username) }) }
     }
 
     public func replacePasswordHash(accountID: String, expected: String, new: String, audit: AuditEvent?) async throws -> Bool {

@@ -97,6 +97,8 @@ struct AutoconfigTests {
             try await h.run { portal, _ in
                 #expect(try await autoconfig(portal, "alice@example.org").status == .notFound, "no accounts, no list: nothing is served")
                 _ = try await HTTPHarness.signUp(portal, "bob@example.org")
+                #expect(try await autoconfig(portal, "alice@example.org").status == .notFound, "the domains read are kept a minute")
+                h.clock.advance(60)  // MailDomains.refresh
                 let reply = try await autoconfig(portal, "alice@example.org")
                 #expect(reply.text.contains("<hostname>imap.example.org</hostname>\n      <port>143</port>\n      <socketType>STARTTLS</socketType>"))
             }
