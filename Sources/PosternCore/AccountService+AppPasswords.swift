@@ -47,6 +47,7 @@ extension AccountService {
         let active = try await store.listAppPasswords(accountID: account.id).filter { $0.revokedAt == nil }.count
         var event = changeEvent(.appPasswordRevoked, account, .allAppPasswordsRevoked(count: active), reason: "all")
         event.terminations = endSessions(.allAppPasswordsRevoked, account, key: event.id)
+        event.cancelsDeviceSetups = true  // cleaning up: no link may mint a new one
         return try await store.revokeAllAppPasswords(accountID: account.id, at: clock.now, audit: event)
     }
 

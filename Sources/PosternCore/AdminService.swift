@@ -170,6 +170,7 @@ public struct AdminService: Sendable {
         case .revokeAppPasswords:
             var event = accounts.adminEvent(.appPasswordRevoked, .revokeAppPasswords, account, by: actor, reason: "all")
             event.terminations = accounts.endSessions(.allAppPasswordsRevoked, account, key: event.id)
+            event.cancelsDeviceSetups = true
             _ = try await accounts.store.revokeAllAppPasswords(accountID: account.id, at: clock.now, audit: event)
         case .endSessions:
             // Signing out everywhere also cancels waiting setup links, in the same transaction.

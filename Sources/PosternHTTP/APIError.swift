@@ -66,7 +66,7 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as PosternError {
             return try APIError.from(error).response(from: request, context: context)
         } catch StoreError.unavailable(let detail) {
-            context.logger.error("store unavailable", metadata: ["path": "\(request.uri.path)", "detail": "\(detail)"])
+            context.logger.error("store unavailable", metadata: ["path": "\(LoggedPath.of(request))", "detail": "\(detail)"])
             return try APIError.unavailable.response(from: request, context: context)
         } catch StoreError.rejected {
             return try APIError(.badRequest, "invalid_request", "The request holds a value that cannot be stored.").response(from: request, context: context)
@@ -76,7 +76,7 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let code = error.status == .notFound ? "not_found" : error.status == .contentTooLarge ? "body_too_large" : "http_error"
             return try APIError(error.status, code, error.status.reasonPhrase).response(from: request, context: context)
         } catch {
-            context.logger.error("unexpected error", metadata: ["path": "\(request.uri.path)", "type": "\(type(of: error))"])
+            context.logger.error("unexpected error", metadata: ["path": "\(LoggedPath.of(request))", "type": "\(type(of: error))"])
             return try APIError(.internalServerError, "internal_error", "Something went wrong on our side.").response(from: request, context: context)
         }
     }
@@ -179,5 +179,14 @@ public enum JSONBody {
             if character.isUppercase { out += "_" + character.lowercased() } else { out.append(character) }
         }
         return out
+    }
+}
+
+/// A request's path as logs may hold it: a device-setup link's path is its
+/// token, so it is cut to `/setup/…`.
+public enum LoggedPath {
+    public static func of(_ request: Request) -> String {
+        let path = request.uri.path
+        return path.hasPrefix("/setup/") ? "/setup/…" : path
     }
 }

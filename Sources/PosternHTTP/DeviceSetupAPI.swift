@@ -105,8 +105,8 @@ public struct DeviceSetupAPI: Sendable {
     static func page(_ status: HTTPResponse.Status, _ message: String) -> Response {
         let html = """
             <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">\
-            <title>Device setup</title></head><body style="font-family:sans-serif;max-width:32em;margin:2em auto;padding:0 1em">\
-            <h1>Device setup</h1><p>\(HTMLEscaping.escape(message))</p></body></html>
+            <title>Device setup</title><link rel="stylesheet" href="/static/postern.css"></head><body><main>\
+            <h1>Device setup</h1><p>\(HTMLEscaping.escape(message))</p></main></body></html>
             """
         return Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
                         body: .init(byteBuffer: ByteBuffer(string: html)))

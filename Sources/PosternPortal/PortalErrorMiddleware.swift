@@ -11,7 +11,7 @@ struct PortalErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch StoreError.unavailable {
-            context.logger.error("store unavailable", metadata: ["path": "\(request.uri.path)"])
+            context.logger.error("store unavailable", metadata: ["path": "\(LoggedPath.of(request))"])
             return try views.page("message", status: .serviceUnavailable, context: context, data: [
                 "heading": "Please try again in a moment",
                 "message": "Postern can't reach its database right now. Nothing was changed. Wait a moment, then try again.",
@@ -22,7 +22,7 @@ struct PortalErrorMiddleware: RouterMiddleware {
                 "heading": "Not found", "message": "There is no such page.", "link": "/security", "linkText": "Back to Security",
             ])
         } catch {
-            context.logger.error("unexpected error", metadata: ["path": "\(request.uri.path)", "type": "\(type(of: error))"])
+            context.logger.error("unexpected error", metadata: ["path": "\(LoggedPath.of(request))", "type": "\(type(of: error))"])
             return try views.page("message", status: .internalServerError, context: context, data: [
                 "heading": "Something went wrong", "message": "Something went wrong on our side. Try again.",
                 "link": "/security", "linkText": "Back to Security",

@@ -155,7 +155,8 @@ struct SecurityPage: Sendable {
             "links": links.map { listed -> [String: Any] in
                 let setup = listed.setup
                 var item: [String: Any] = ["id": setup.id, "name": setup.name, "pending": listed.state == .pending,
-                                           "expires": time.view(setup.expiresAt), "created": time.view(setup.createdAt)]
+                                           "expires": time.view(setup.expiresAt), "created": time.view(setup.createdAt),
+                                           "asked": setup.createdFrom ?? "an unknown address"]
                 if listed.state == .used, let usedAt = setup.usedAt {
                     item["used"] = ["at": time.view(usedAt, text: time.clock(usedAt)), "from": setup.usedFrom ?? "an unknown address"]
                 }

@@ -78,7 +78,11 @@ extension SQLStore: AppPasswordStore {
             let rows = try await db.raw("""
                 UPDATE app_passwords SET revoked_at = \(bind: at.millis) WHERE account_id = \(bind: accountID) AND revoked_at IS NULL RETURNING id
                 """).all()
-            if !rows.isEmpty { try await Self.insert([audit], db) }
+            if !rows.isEmpty {
+                try await Self.insert([audit], db)
+            } else {
+                try await Self.cancelDeviceSetups(for: [audit], db)  // nothing to revoke, still no link may mint one
+            }
             return rows.count
         }
     }

@@ -43,7 +43,11 @@ extension MemoryStore {
         try write { state in
             let active = state.appPasswords.values.filter { $0.accountID == accountID && $0.revokedAt == nil }.map(\.id)
             for id in active { state.appPasswords[id]?.revokedAt = at }
-            if !active.isEmpty { try state.insert([audit]) }
+            if !active.isEmpty {
+                try state.insert([audit])
+            } else if audit.cancelsDeviceSetups, let owner = audit.accountID {
+                state.cancelDeviceSetups(accountID: owner, at: audit.at)  // nothing to revoke, still no link may mint one
+            }
             return active.count
         }
     }

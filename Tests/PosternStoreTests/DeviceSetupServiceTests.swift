@@ -112,8 +112,8 @@ struct DeviceSetupServiceTests {
         #expect(try await s.h.accounts.listDeviceSetups(account: s.alice).map(\.setup.id) == [early.setup.id], "an expired, unused link is not listed")
     }
 
-    @Test("cancel, a password change, a reset, signing out everywhere, disabling and an MFA reset each end waiting links",
-          arguments: ["cancel", "password change", "reset", "end sessions", "disable", "reset mfa"])
+    @Test("cancel, a password change, a reset, revoking every app password (owner or administrator), signing out everywhere, disabling and an MFA reset each end waiting links",
+          arguments: ["cancel", "password change", "reset", "revoke all", "admin revoke all", "end sessions", "disable", "reset mfa"])
     func revocation(path: String) async throws {
         let s = try await Self.signedIn()
         defer { Task { await s.h.test.close() } }
@@ -131,6 +131,8 @@ struct DeviceSetupServiceTests {
                 text.range(of: "/reset?token=").map { String(text[$0.upperBound...].prefix { !$0.isWhitespace }) }
             }.first)
             try await s.h.accounts.completePasswordReset(token: token, newPassword: "a whole new passphrase", otp: nil, recoveryCode: nil)
+        case "revoke all": try await s.h.accounts.revokeAllAppPasswords(account: s.alice)
+        case "admin revoke all": try await admin.perform(.revokeAppPasswords, on: s.alice.username, by: .commandLine)
         case "end sessions": try await admin.perform(.endSessions, on: s.alice.username, by: .commandLine)
         case "disable": try await admin.perform(.disable, on: s.alice.username, by: .commandLine)
         default: try await admin.perform(.resetMFA, on: s.alice.username, by: .commandLine)
