@@ -144,7 +144,7 @@ def test_overview_and_thunderbird(server, browser):
     link = read_qr(browser.find_element(By.CSS_SELECTOR, "#setup-qr svg"))
     assert re.fullmatch(re.escape(server.url) + r"/setup/[A-Za-z0-9_-]{43}", link), link
     assert browser.find_element(By.ID, "setup-download").get_attribute("href") == link
-    assert re.search(r"iPhone\s+waiting, expires in \d+ minutes", browser.find_element(By.ID, "setup-links").text)
+    assert re.search(r"iPhone\s+asked from 127\.0\.0\.1; waiting, expires in \d+ minutes", browser.find_element(By.ID, "setup-links").text)
     browser.execute_script("window.scrollTo(0, 0)")
     shot(browser, "devices")
     assert os.path.exists(os.path.join(SCREENSHOTS, "devices.png"))
@@ -159,7 +159,7 @@ def test_overview_and_thunderbird(server, browser):
     browser.refresh()
     assert link.rsplit("/", 1)[1] not in browser.page_source, "the link is shown once"
     links = browser.find_element(By.ID, "setup-links").text
-    assert re.search(r"iPhone\s+Installed profile downloaded at \d\d:\d\d from 127\.0\.0\.1", links), links
+    assert re.search(r"iPhone\s+Installed profile downloaded at \d\d:\d\d from 127\.0\.0\.1 \(asked from 127\.0\.0\.1\)", links), links
     browser.get(f"{server.url}/security/devices")
     assert "iPhone" in [n.text for n in browser.find_elements(By.CSS_SELECTOR, "table.apps .name")]
 

@@ -61,7 +61,10 @@ def current_secret(browser):
 
 
 def test_portal_end_to_end(server, browser):
-    # Sign up with the keyboard alone: the username field has focus.
+    # Sign up with the keyboard alone: the username field has focus. (A
+    # fresh browser: no session another test left behind.)
+    browser.get(f"{server.url}/signin")
+    browser.delete_all_cookies()
     browser.get(f"{server.url}/signup")
     assert_labelled(browser)
     shot(browser, "01-signup")
