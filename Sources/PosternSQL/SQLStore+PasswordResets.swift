@@ -9,7 +9,7 @@ extension SQLStore: PasswordResetStore {
             // Take the account's row lock first (a no-op update), so two
             // concurrent requests for one account run one after the other and
             // the second sees the first's link, on PostgreSQL as on SQLite.
-            try await db.raw("UPDATE accounts SET id = id WHERE id = \(bind: reset.accountID)").run()
+            try await Self.lockAccount(reset.accountID, db)
             let recent = try await db.raw("""
                 SELECT account_id FROM password_resets WHERE account_id = \(bind: reset.accountID) AND used_at IS NULL
                 AND expires_at > \(bind: reset.createdAt.millis) AND created_at > \(bind: unlessOpenSince.millis) LIMIT 1

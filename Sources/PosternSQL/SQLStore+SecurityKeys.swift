@@ -54,7 +54,7 @@ extension SQLStore: SecurityKeyStore {
     public func removeSecurityKeyUnlessLast(credentialID: Data, accountID: String, audit: AuditEvent) async throws -> SecurityKeyRemoval {
         try await executor.write { db in
             // The account's row lock first, so concurrent removals run one after the other.
-            try await db.raw("UPDATE accounts SET id = id WHERE id = \(bind: accountID)").run()
+            try await Self.lockAccount(accountID, db)
             let others = try await db.raw("""
                 SELECT
                   (SELECT COUNT(*) FROM security_keys WHERE account_id = \(bind: accountID) AND credential_id <> \(bind: credentialID)) AS keys,
